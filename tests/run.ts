@@ -1,0 +1,127 @@
+/**
+ * The whole cross-runtime matrix in one command (`npm test`): the unit suite on Node, Deno
+ * and Bun, then the end-to-end suites, which start each runtime's adapter as a real process.
+ * Ends with one line `N passed, N failed` and exits non-zero on any failure.
+ *
+ * Options: `--runtime=node,deno,bun` (unit suites to run), `--suite=unit,e2e`,
+ * `--grep=text` (only tests whose name contains text).
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import process from 'node:process';
+import { RUNTIME_COMMANDS, type RuntimeName } from './_runtimes.ts';
+
+const RESULT_PREFIX = '##rolldice-test ';
+
+interface Result {
+  runtime: string;
+  file: string;
+  name: string;
+  status: 'passed' | 'failed' | 'skipped';
+  millis: number;
+  error?: string;
+}
+
+interface Suite {
+  label: string;
+  runtime: RuntimeName;
+  files: string[];
+}
+
+function option(name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return process.argv.find((arg) => arg.startsWith(prefix))?.slice(prefix.length);
+}
+
+function testFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.test.ts'))
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+function runSuite(suite: Suite): Promise<{ results: Result[]; output: string; code: number | null }> {
+  const { command, args } = RUNTIME_COMMANDS[suite.runtime];
+  return new Promise((resolve) => {
+    const child = spawn(command, [...args, 'tests/_runner.ts', ...suite.files], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ROLLDICE_TEST_GREP: option('grep') ?? '' },
+    });
+    const results: Result[] = [];
+    let output = '';
+    let pending = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      pending += chunk;
+      let newline;
+      while ((newline = pending.indexOf('\n')) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        if (line.startsWith(RESULT_PREFIX)) {
+          const result = JSON.parse(line.slice(RESULT_PREFIX.length)) as Result;
+          results.push(result);
+          printResult(suite, result);
+        } else {
+          output += line + '\n';
+        }
+      }
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => (output += chunk));
+    child.on('error', (error) => {
+      output += `Cannot start ${command}: ${error.message}\n`;
+    });
+    child.on('close', (code) => resolve({ results, output, code }));
+  });
+}
+
+function printResult(suite: Suite, r: Result): void {
+  const mark = r.status === 'passed' ? 'ok  ' : r.status === 'skipped' ? 'skip' : 'FAIL';
+  const where = `${suite.label.padEnd(9)} ${r.file.replace(/^tests\//, '')}`;
+  const extra = r.status === 'skipped' ? ` (skipped: ${r.error})` : ` (${Math.round(r.millis)} ms)`;
+  console.log(`${mark} ${where} › ${r.name}${extra}`);
+  if (r.status === 'failed' && r.error) console.log(r.error.replace(/^/gm, '       '));
+}
+
+const runtimes = (option('runtime') ?? 'node,deno,bun').split(',') as RuntimeName[];
+const suites = (option('suite') ?? 'unit,e2e').split(',');
+
+const unitSuites: Suite[] = suites.includes('unit')
+  ? runtimes.map((runtime) => ({ label: `${runtime}`, runtime, files: testFiles('tests/unit') }))
+  : [];
+const e2eSuites: Suite[] = suites.includes('e2e')
+  ? [{ label: 'e2e', runtime: 'node', files: testFiles('tests/e2e') }]
+  : [];
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const started = performance.now();
+
+async function run(batch: Suite[]): Promise<void> {
+  const outcomes = await Promise.all(batch.map(async (suite) => ({ suite, ...(await runSuite(suite)) })));
+  for (const { suite, results, output, code } of outcomes) {
+    for (const r of results) {
+      if (r.status === 'passed') passed++;
+      else if (r.status === 'failed') failed++;
+      else skipped++;
+    }
+    const suiteFailed = results.some((r) => r.status === 'failed');
+    if (code !== 0 || results.length === 0) {
+      failed++;
+      console.log(`FAIL ${suite.label.padEnd(9)} the suite process exited with code ${code} after ${results.length} tests`);
+    }
+    if ((code !== 0 || suiteFailed || results.length === 0) && output.trim()) {
+      console.log(`---- output of the ${suite.label} suite ----\n${output.trimEnd()}\n----`);
+    }
+  }
+}
+
+await run(unitSuites);
+await run(e2eSuites);
+
+const seconds = ((performance.now() - started) / 1000).toFixed(1);
+console.log(`\nmatrix: ${runtimes.join(', ')}; ${seconds} s`);
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed === 0 ? 0 : 1);

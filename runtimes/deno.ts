@@ -1,0 +1,42 @@
+/**
+ * The Deno adapter: serves the runtime-neutral handler with `Deno.serve`.
+ * Started with `deno task start`.
+ */
+import { createGracefulShutdown, startService } from '../mod.ts';
+
+const env = Deno.env.toObject();
+if (env.OTEL_DENO === 'true') {
+  // Deno's built-in OpenTelemetry would take the API globals, and this SDK would get nothing.
+  console.error('rolldice: OTEL_DENO=true enables Deno\'s built-in OpenTelemetry, which conflicts with this service\'s SDK; unset it');
+  Deno.exit(1);
+}
+
+const port = Number(env.PORT || 8080);
+const hostname = env.HOST || '0.0.0.0';
+const service = startService({ runtime: { name: 'deno', version: Deno.version.deno }, env });
+
+let server: Deno.HttpServer<Deno.NetAddr>;
+try {
+  server = Deno.serve(
+    {
+      port,
+      hostname,
+      onListen: ({ port }) => console.error(`rolldice: listening on http://${hostname}:${port} (deno ${Deno.version.deno})`),
+    },
+    (request, info) =>
+      service.fetch(request, { clientAddress: info.remoteAddr.hostname, clientPort: info.remoteAddr.port }),
+  );
+} catch (error) {
+  const reason = error instanceof Deno.errors.AddrInUse ? 'the address is already in use' : String(error);
+  console.error(`rolldice: cannot listen on ${hostname}:${port}: ${reason}`);
+  Deno.exit(1);
+}
+
+const onSignal = createGracefulShutdown({
+  stopServer: () => server.shutdown(),
+  shutdownTelemetry: () => service.telemetry.shutdown(),
+  exit: (code) => Deno.exit(code),
+  log: (message) => console.error(message),
+});
+Deno.addSignalListener('SIGINT', () => onSignal('SIGINT'));
+Deno.addSignalListener('SIGTERM', () => onSignal('SIGTERM'));

@@ -1,0 +1,176 @@
+import {
+  type Attributes,
+  context,
+  type MeterProvider,
+  propagation,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapGetter,
+  type TextMapPropagator,
+  trace,
+  type TracerProvider,
+  metrics,
+} from '@opentelemetry/api';
+import {
+  ATTR_CLIENT_ADDRESS,
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_NETWORK_PEER_ADDRESS,
+  ATTR_NETWORK_PEER_PORT,
+  ATTR_NETWORK_PROTOCOL_VERSION,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_PATH,
+  ATTR_URL_QUERY,
+  ATTR_URL_SCHEME,
+  ATTR_USER_AGENT_ORIGINAL,
+  METRIC_HTTP_SERVER_REQUEST_DURATION,
+} from '@opentelemetry/semantic-conventions';
+import { parseRequestTarget } from './url.ts';
+import { VERSION } from './version.ts';
+
+/** What the server knows about a request beyond the `Request` itself. */
+export interface ServerRequestInfo {
+  /** The peer's IP address, e.g. `127.0.0.1`. */
+  clientAddress?: string;
+  clientPort?: number;
+  /** The HTTP version, e.g. `1.1`, when the runtime tells it. */
+  protocolVersion?: string;
+}
+
+/** Any web-standard request handler: the shape `Deno.serve` and `Bun.serve` call. */
+export type FetchHandler = (request: Request, info?: ServerRequestInfo) => Response | Promise<Response>;
+
+export interface InstrumentHandlerOptions {
+  /** The route template the handler serves, e.g. `/rolldice/{player}`; the span's name and `http.route`. */
+  route?: string;
+  /** @default the global tracer provider */
+  tracerProvider?: TracerProvider;
+  /** @default the global meter provider */
+  meterProvider?: MeterProvider;
+  /** Extracts the incoming context. @default the global propagator */
+  propagator?: TextMapPropagator;
+}
+
+/** Instruments many handlers with one tracer and one `http.server.request.duration` histogram. */
+export interface HttpServerInstrumentation {
+  instrument(handler: FetchHandler, route?: string): FetchHandler;
+}
+
+/** The instrumentation scope of the server spans and metrics. */
+export const HTTP_SERVER_SCOPE = 'rolldice/http-server';
+
+// The bucket boundaries the semantic conventions advise for http.server.request.duration.
+const DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+// The methods the semantic conventions know; anything else is reported as `_OTHER`.
+const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY', 'TRACE']);
+
+const headersGetter: TextMapGetter<Headers> = {
+  keys: (headers) => [...headers.keys()],
+  get: (headers, key) => headers.get(key) ?? undefined,
+};
+
+/**
+ * Creates the HTTP server instrumentation (this project's `otelhttp`): for every request,
+ * a SERVER span named `{method} {route}` with the stable HTTP semantic conventions, the
+ * incoming W3C context as parent, and a point on `http.server.request.duration`.
+ */
+export function createHttpServerInstrumentation(
+  options: Omit<InstrumentHandlerOptions, 'route'> = {},
+): HttpServerInstrumentation {
+  const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(HTTP_SERVER_SCOPE, VERSION);
+  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(HTTP_SERVER_SCOPE, VERSION);
+  const propagator = options.propagator;
+  const duration = meter.createHistogram(METRIC_HTTP_SERVER_REQUEST_DURATION, {
+    description: 'Duration of HTTP server requests.',
+    unit: 's',
+    advice: { explicitBucketBoundaries: DURATION_BUCKETS_SECONDS },
+  });
+
+  return {
+    instrument(handler, route) {
+      return async (request, info) => {
+        const started = performance.now();
+        const target = parseRequestTarget(request.url);
+        const known = KNOWN_METHODS.has(request.method);
+        const method = known ? request.method : '_OTHER';
+        const spanName = `${known ? method : 'HTTP'}${route === undefined ? '' : ` ${route}`}`;
+
+        const attributes: Attributes = {
+          [ATTR_HTTP_REQUEST_METHOD]: method,
+          [ATTR_URL_SCHEME]: target.scheme,
+          [ATTR_URL_PATH]: target.path,
+          [ATTR_SERVER_ADDRESS]: target.host,
+          [ATTR_SERVER_PORT]: target.port,
+        };
+        if (!known) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = request.method;
+        if (target.query) attributes[ATTR_URL_QUERY] = target.query;
+        if (route !== undefined) attributes[ATTR_HTTP_ROUTE] = route;
+        const userAgent = request.headers.get('user-agent');
+        if (userAgent !== null) attributes[ATTR_USER_AGENT_ORIGINAL] = userAgent;
+        if (info?.protocolVersion) attributes[ATTR_NETWORK_PROTOCOL_VERSION] = info.protocolVersion;
+        if (info?.clientAddress) {
+          attributes[ATTR_CLIENT_ADDRESS] = info.clientAddress;
+          attributes[ATTR_NETWORK_PEER_ADDRESS] = info.clientAddress;
+          if (info.clientPort !== undefined) attributes[ATTR_NETWORK_PEER_PORT] = info.clientPort;
+        }
+
+        const parent = (propagator ?? propagation).extract(ROOT_CONTEXT, request.headers, headersGetter);
+        const span = tracer.startSpan(spanName, { kind: SpanKind.SERVER, attributes }, parent);
+
+        let response: Response;
+        let errorType: string | undefined;
+        try {
+          response = await context.with(trace.setSpan(parent, span), handler, undefined, request, info);
+        } catch (error) {
+          // A throwing handler is the service's bug, not the client's: answer 500, keep serving.
+          errorType = error instanceof Error ? error.name || 'Error' : '_OTHER';
+          span.recordException(error instanceof Error ? error : String(error));
+          span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+          console.error(`rolldice: ${spanName} failed:`, error);
+          response = new Response('Internal Server Error\n', {
+            status: 500,
+            headers: { 'content-type': 'text/plain; charset=utf-8' },
+          });
+        }
+
+        const status = response.status;
+        span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+        if (status >= 500 && errorType === undefined) {
+          errorType = String(status);
+          span.setStatus({ code: SpanStatusCode.ERROR });
+        }
+        if (errorType !== undefined) span.setAttribute(ATTR_ERROR_TYPE, errorType);
+        span.end();
+
+        const metricAttributes: Attributes = {
+          [ATTR_HTTP_REQUEST_METHOD]: method,
+          [ATTR_URL_SCHEME]: target.scheme,
+          [ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
+        };
+        if (route !== undefined) metricAttributes[ATTR_HTTP_ROUTE] = route;
+        if (info?.protocolVersion) metricAttributes[ATTR_NETWORK_PROTOCOL_VERSION] = info.protocolVersion;
+        if (errorType !== undefined) metricAttributes[ATTR_ERROR_TYPE] = errorType;
+        duration.record((performance.now() - started) / 1000, metricAttributes);
+        return response;
+      };
+    },
+  };
+}
+
+/**
+ * Wraps one handler with the HTTP server instrumentation.
+ *
+ * @example
+ * ```ts
+ * Deno.serve(instrumentHandler((request) => new Response('hi'), { route: '/' }));
+ * ```
+ */
+export function instrumentHandler(handler: FetchHandler, options: InstrumentHandlerOptions = {}): FetchHandler {
+  return createHttpServerInstrumentation(options).instrument(handler, options.route);
+}

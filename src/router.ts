@@ -1,0 +1,89 @@
+import type { FetchHandler, HttpServerInstrumentation, ServerRequestInfo } from './http-server.ts';
+import { parseRequestTarget } from './url.ts';
+
+/** What a route's handler receives besides the request: the decoded `{param}` values in order. */
+export interface RouteRequestInfo extends ServerRequestInfo {
+  params: string[];
+}
+
+export interface Route {
+  /** A path template of literal segments and `{name}` segments, e.g. `/rolldice/{player}`. */
+  pattern: string;
+  /** The methods served; `HEAD` is served by `GET` without the body, `OPTIONS` by the router. */
+  methods: readonly string[];
+  handle(request: Request, info: RouteRequestInfo): Response | Promise<Response>;
+}
+
+interface CompiledRoute {
+  segments: (string | null)[]; // null stands for a parameter
+  handler: FetchHandler;
+}
+
+const TEXT_PLAIN = { 'content-type': 'text/plain; charset=utf-8' };
+
+/** A short plain-text answer, e.g. `textResponse(404, 'Not Found')`. */
+export function textResponse(status: number, text: string, headers: Record<string, string> = {}): Response {
+  return new Response(`${text}\n`, { status, headers: { ...TEXT_PLAIN, ...headers } });
+}
+
+const identity: HttpServerInstrumentation = { instrument: (handler) => handler };
+
+/**
+ * Routes requests by path to handlers, each wrapped in the server instrumentation with its
+ * route template known before the span starts (so `http.route` is there for samplers).
+ * Unknown paths get `404`, other methods `405` with `Allow`, a malformed percent-encoding
+ * in a parameter `400`.
+ */
+export function createRouter(
+  routes: readonly Route[],
+  instrumentation: HttpServerInstrumentation = identity,
+): FetchHandler {
+  const compiled: CompiledRoute[] = routes.map((route) => ({
+    segments: route.pattern.split('/').map((s) => (s.startsWith('{') && s.endsWith('}') ? null : s)),
+    handler: instrumentation.instrument(dispatchTo(route), route.pattern),
+  }));
+  const notFound = instrumentation.instrument(() => textResponse(404, 'Not Found'));
+
+  return (request, info) => {
+    const segments = parseRequestTarget(request.url).path.split('/');
+    for (const route of compiled) {
+      if (matches(route.segments, segments)) return route.handler(request, info);
+    }
+    return notFound(request, info);
+  };
+}
+
+function matches(pattern: (string | null)[], segments: string[]): boolean {
+  if (pattern.length !== segments.length) return false;
+  for (let i = 0; i < pattern.length; i++) {
+    const expected = pattern[i];
+    if (expected === null ? segments[i] === '' : expected !== segments[i]) return false;
+  }
+  return true;
+}
+
+function dispatchTo(route: Route): FetchHandler {
+  const paramIndexes = route.pattern.split('/').flatMap((s, i) => (s.startsWith('{') ? [i] : []));
+  const allow = [...new Set([...route.methods, ...(route.methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'])].join(', ');
+
+  return async (request, info) => {
+    const method = request.method;
+    if (method === 'OPTIONS') return new Response(null, { status: 204, headers: { allow } });
+    const head = method === 'HEAD' && route.methods.includes('GET');
+    if (!head && !route.methods.includes(method)) {
+      return textResponse(405, 'Method Not Allowed', { allow });
+    }
+    let params: string[] = [];
+    if (paramIndexes.length > 0) {
+      const segments = parseRequestTarget(request.url).path.split('/');
+      try {
+        params = paramIndexes.map((i) => decodeURIComponent(segments[i]!));
+      } catch {
+        return textResponse(400, 'Bad Request: malformed percent-encoding in the path');
+      }
+    }
+    const response = await route.handle(request, { ...info, params });
+    // A HEAD answer is the GET answer without its body.
+    return head ? new Response(null, { status: response.status, headers: response.headers }) : response;
+  };
+}

@@ -1,0 +1,212 @@
+import {
+  type DiagLogger,
+  DiagLogLevel,
+  diag,
+  type MeterProvider as ApiMeterProvider,
+  logs,
+  metrics,
+  propagation,
+  type TextMapPropagator,
+  type TracerProvider as ApiTracerProvider,
+  trace,
+} from '@opentelemetry/api';
+import type { LoggerProvider as ApiLoggerProvider } from '@opentelemetry/api';
+import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
+import { BatchLogRecordProcessor, LoggerProvider, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  type SpanProcessor,
+  TraceIdRatioBasedSampler,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
+import type { LogLevel, ResolvedConfig, SamplerConfig } from './config.ts';
+import { createConsoleLogExporter, createConsoleMetricExporter, createConsoleSpanExporter } from './console-exporters.ts';
+import { registerContextManager } from './context.ts';
+import { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter } from './otlp/exporters.ts';
+import { createResource } from './resource.ts';
+import { consoleOutput, type Output, type RuntimeInfo } from './runtime.ts';
+
+/** The providers and propagator the service's instrumentation uses, and their lifecycle. */
+export interface Telemetry {
+  /** False under `OTEL_SDK_DISABLED=true`: the providers are the API's no-ops. */
+  readonly enabled: boolean;
+  readonly tracerProvider: ApiTracerProvider;
+  readonly meterProvider: ApiMeterProvider;
+  readonly loggerProvider: ApiLoggerProvider;
+  readonly propagator: TextMapPropagator;
+  /** Exports everything buffered so far, on every signal. */
+  forceFlush(): Promise<void>;
+  /**
+   * Flushes and stops every signal. Idempotent: later calls return the first call's
+   * promise. Rejects with an `AggregateError` holding every signal's error.
+   */
+  shutdown(): Promise<void>;
+}
+
+export interface SetupTelemetryOptions {
+  config: ResolvedConfig;
+  runtime: RuntimeInfo;
+  /** Where console exporters and diagnostics write. @default consoleOutput */
+  output?: Output;
+  /** Also install the providers as the `@opentelemetry/api` globals. @default true */
+  registerGlobals?: boolean;
+}
+
+/**
+ * Builds the tracer, meter and logger providers from a resolved configuration, like the
+ * seed's `setupOTelSDK`: W3C propagators, batch span and log processors, a periodic
+ * metric reader, and one `shutdown()` for all of them.
+ */
+export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
+  const { config, runtime, output = consoleOutput, registerGlobals = true } = options;
+  setDiagLogger(config.logLevel, output);
+  const propagator = createPropagator(config.propagators);
+
+  if (config.disabled) {
+    return {
+      enabled: false,
+      tracerProvider: trace.getTracerProvider(),
+      meterProvider: metrics.getMeterProvider(),
+      loggerProvider: logs.getLoggerProvider(),
+      propagator,
+      forceFlush: () => Promise.resolve(),
+      shutdown: () => Promise.resolve(),
+    };
+  }
+
+  registerContextManager();
+  const resource = createResource(config, runtime);
+  const limits = {
+    attributeCountLimit: config.limits.attributeCountLimit,
+    ...(config.limits.attributeValueLengthLimit === undefined
+      ? {}
+      : { attributeValueLengthLimit: config.limits.attributeValueLengthLimit }),
+  };
+
+  const tracerProvider = new TracerProvider({
+    resource,
+    sampler: createSampler(config.traces.sampler),
+    spanLimits: limits,
+    spanProcessors: config.traces.exporters.map((name): SpanProcessor =>
+      new BatchSpanProcessor({
+        exporter: name === 'otlp' ? createOtlpSpanExporter(config.traces.otlp) : createConsoleSpanExporter(output.stdout),
+        ...config.traces.batch,
+      })
+    ),
+  });
+
+  const { exportIntervalMillis } = config.metrics;
+  const meterProvider = new MeterProvider({
+    resource,
+    readers: config.metrics.exporters.map((name) =>
+      new PeriodicExportingMetricReader({
+        exporter: name === 'otlp'
+          ? createOtlpMetricExporter(config.metrics.otlp, config.metrics.temporalityPreference)
+          : createConsoleMetricExporter(output.stdout),
+        exportIntervalMillis,
+        // The reader refuses a timeout longer than the interval.
+        exportTimeoutMillis: Math.min(config.metrics.exportTimeoutMillis, exportIntervalMillis),
+      })
+    ),
+  });
+
+  const loggerProvider = new LoggerProvider({
+    resource,
+    logRecordLimits: limits,
+    processors: config.logs.exporters.map((name): LogRecordProcessor =>
+      new BatchLogRecordProcessor({
+        exporter: name === 'otlp' ? createOtlpLogExporter(config.logs.otlp) : createConsoleLogExporter(output.stdout),
+        ...config.logs.batch,
+      })
+    ),
+  });
+
+  if (registerGlobals) {
+    propagation.setGlobalPropagator(propagator);
+    trace.setGlobalTracerProvider(tracerProvider);
+    metrics.setGlobalMeterProvider(meterProvider);
+    logs.setGlobalLoggerProvider(loggerProvider);
+  }
+
+  const providers = [tracerProvider, meterProvider, loggerProvider];
+  let shuttingDown: Promise<void> | undefined;
+  return {
+    enabled: true,
+    tracerProvider,
+    meterProvider,
+    loggerProvider,
+    propagator,
+    forceFlush: () => settleAll(providers.map((p) => p.forceFlush()), 'Cannot flush telemetry'),
+    shutdown: () => (shuttingDown ??= settleAll(providers.map((p) => p.shutdown()), 'Cannot shut down telemetry')),
+  };
+}
+
+/** Waits for every promise, then rejects with all their errors joined, if any. */
+async function settleAll(promises: Promise<unknown>[], message: string): Promise<void> {
+  const errors = (await Promise.allSettled(promises))
+    .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+    .map((r) => r.reason);
+  if (errors.length > 0) throw new AggregateError(errors, message);
+}
+
+function createPropagator(names: ResolvedConfig['propagators']): TextMapPropagator {
+  return new CompositePropagator({
+    propagators: names.map((name) => (name === 'baggage' ? new W3CBaggagePropagator() : new W3CTraceContextPropagator())),
+  });
+}
+
+function createSampler({ name, ratio }: SamplerConfig): Sampler {
+  switch (name) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(ratio);
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+  }
+}
+
+const DIAG_LEVELS: Record<LogLevel, DiagLogLevel> = {
+  none: DiagLogLevel.NONE,
+  error: DiagLogLevel.ERROR,
+  warn: DiagLogLevel.WARN,
+  info: DiagLogLevel.INFO,
+  debug: DiagLogLevel.DEBUG,
+  verbose: DiagLogLevel.VERBOSE,
+  all: DiagLogLevel.ALL,
+};
+
+/** Sends the SDK's own diagnostics to stderr, one prefixed line each, so stdout stays telemetry. */
+function setDiagLogger(level: LogLevel, output: Output): void {
+  const line = (severity: string) => (message: string, ...args: unknown[]) =>
+    output.stderr(`rolldice: otel ${severity}: ${[message, ...args.map(describe)].join(' ')}`);
+  const logger: DiagLogger = {
+    error: line('error'),
+    warn: line('warn'),
+    info: line('info'),
+    debug: line('debug'),
+    verbose: line('verbose'),
+  };
+  diag.setLogger(logger, { logLevel: DIAG_LEVELS[level], suppressOverrideMessage: true });
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Error) return value.message;
+  if (typeof value === 'string') return value;
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
+}

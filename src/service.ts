@@ -1,0 +1,27 @@
+import { createApp } from './app.ts';
+import { parseConfig, type ResolvedConfig } from './config.ts';
+import type { FetchHandler } from './http-server.ts';
+import { consoleOutput, type Output, type RuntimeInfo } from './runtime.ts';
+import { setupTelemetry, type Telemetry } from './sdk.ts';
+
+export interface StartServiceOptions {
+  runtime: RuntimeInfo;
+  /** The environment to read `OTEL_*` from, e.g. `process.env` or `Deno.env.toObject()`. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** @default consoleOutput */
+  output?: Output;
+}
+
+export interface Service {
+  readonly fetch: FetchHandler;
+  readonly config: ResolvedConfig;
+  readonly telemetry: Telemetry;
+}
+
+/** Everything an adapter needs: the configuration read, telemetry set up, the handler built. */
+export function startService(options: StartServiceOptions): Service {
+  const { runtime, env, output = consoleOutput } = options;
+  const config = parseConfig(env, (message) => output.stderr(`rolldice: ${message}`));
+  const telemetry = setupTelemetry({ config, runtime, output });
+  return { fetch: createApp(telemetry), config, telemetry };
+}

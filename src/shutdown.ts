@@ -1,0 +1,58 @@
+export interface GracefulShutdownOptions {
+  /** Stops accepting connections and resolves once in-flight requests have been answered. */
+  stopServer(): Promise<void>;
+  /** Flushes and stops telemetry. */
+  shutdownTelemetry(): Promise<void>;
+  /** Ends the process. */
+  exit(code: number): void;
+  log(message: string): void;
+  /** Exit with 1 if stopping takes longer than this. @default 30000 */
+  deadlineMillis?: number;
+}
+
+const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
+
+/**
+ * The signal handler each adapter installs for SIGINT and SIGTERM: the first signal stops
+ * the server, lets in-flight requests finish, flushes every signal's telemetry and exits 0;
+ * a second signal exits at once.
+ */
+export function createGracefulShutdown(options: GracefulShutdownOptions): (signal: string) => void {
+  const { stopServer, shutdownTelemetry, exit, log, deadlineMillis = 30_000 } = options;
+  let stopping = false;
+  return (signal) => {
+    if (stopping) {
+      log(`rolldice: ${signal} again, exiting now`);
+      exit(128 + (SIGNAL_NUMBERS[signal] ?? 1));
+      return;
+    }
+    stopping = true;
+    log(`rolldice: ${signal} received, finishing requests and flushing telemetry`);
+    const deadline = setTimeout(() => {
+      log(`rolldice: shutdown took longer than ${deadlineMillis} ms, exiting`);
+      exit(1);
+    }, deadlineMillis);
+    (async () => {
+      let code = 0;
+      try {
+        await stopServer();
+      } catch (error) {
+        log(`rolldice: cannot stop the server: ${describe(error)}`);
+        code = 1;
+      }
+      try {
+        await shutdownTelemetry();
+      } catch (error) {
+        log(`rolldice: cannot flush telemetry: ${describe(error)}`);
+        code = 1;
+      }
+      clearTimeout(deadline);
+      exit(code);
+    })();
+  };
+}
+
+function describe(error: unknown): string {
+  if (error instanceof AggregateError) return error.errors.map(describe).join('; ');
+  return error instanceof Error ? error.message : String(error);
+}

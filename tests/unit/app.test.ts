@@ -1,0 +1,220 @@
+import assert from 'node:assert/strict';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { createApp } from '../../src/app.ts';
+import { currentRuntime, test } from '../_harness.ts';
+import { createTestTelemetry, sumBy } from '../_telemetry.ts';
+
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const PARENT_ID = '00f067aa0ba902b7';
+
+function setup(random?: () => number) {
+  const telemetry = createTestTelemetry();
+  return { telemetry, app: createApp(telemetry, { random }) };
+}
+
+function get(path: string, init: RequestInit = {}): Request {
+  return new Request(`http://localhost:8080${path}`, init);
+}
+
+test('createApp() answers GET /rolldice/{player} with a roll from 1 to 6', async () => {
+  for (const [random, expected] of [[0, '1\n'], [0.5, '4\n'], [0.9999, '6\n']] as const) {
+    const { app } = setup(() => random);
+    const response = await app(get('/rolldice/Alice'));
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'text/plain; charset=utf-8');
+    assert.equal(await response.text(), expected);
+  }
+});
+
+test('createApp() emits a server span and a child roll span for /rolldice/{player}', async () => {
+  const { telemetry, app } = setup(() => 0.4);
+  await app(get('/rolldice/Alice', { headers: { 'user-agent': 'test-agent/1.0' } }), {
+    clientAddress: '127.0.0.1',
+    clientPort: 50000,
+    protocolVersion: '1.1',
+  });
+  const server = telemetry.span('GET /rolldice/{player}');
+  const roll = telemetry.span('roll');
+  assert.equal(server.kind, SpanKind.SERVER);
+  assert.equal(roll.kind, SpanKind.INTERNAL);
+  assert.equal(roll.spanContext().traceId, server.spanContext().traceId);
+  assert.equal(roll.parentSpanContext?.spanId, server.spanContext().spanId);
+  assert.equal(server.parentSpanContext, undefined);
+  assert.deepEqual(roll.attributes, { 'roll.value': 3 });
+  assert.equal(roll.instrumentationScope.name, 'rolldice');
+  assert.deepEqual(server.attributes, {
+    'http.request.method': 'GET',
+    'url.scheme': 'http',
+    'url.path': '/rolldice/Alice',
+    'server.address': 'localhost',
+    'server.port': 8080,
+    'http.route': '/rolldice/{player}',
+    'user_agent.original': 'test-agent/1.0',
+    'network.protocol.version': '1.1',
+    'client.address': '127.0.0.1',
+    'network.peer.address': '127.0.0.1',
+    'network.peer.port': 50000,
+    'http.response.status_code': 200,
+  });
+  assert.equal(server.status.code, SpanStatusCode.UNSET);
+});
+
+test('createApp() logs who rolls, with the result, inside the roll span', async () => {
+  const { telemetry, app } = setup(() => 0.99);
+  await app(get('/rolldice/Alice'));
+  await app(get('/rolldice'));
+  const [alice, anonymous] = telemetry.logs.getFinishedLogRecords();
+  const roll = telemetry.spans().find((s) => s.name === 'roll')!;
+  assert.equal(alice!.body, 'Alice is rolling the dice');
+  assert.equal(alice!.severityNumber, 9);
+  assert.equal(alice!.severityText, 'INFO');
+  assert.deepEqual(alice!.attributes, { result: 6 });
+  assert.equal(alice!.instrumentationScope.name, 'rolldice');
+  assert.equal(alice!.spanContext?.spanId, roll.spanContext().spanId);
+  assert.equal(alice!.spanContext?.traceId, roll.spanContext().traceId);
+  assert.equal(anonymous!.body, 'Anonymous player is rolling the dice');
+});
+
+test('createApp() counts rolls on dice.rolls by roll.value', async () => {
+  const rolls = [0, 0.2, 0.2, 0.99, 0.99, 0.99];
+  let i = 0;
+  const { telemetry, app } = setup(() => rolls[i++ % rolls.length]!);
+  for (let n = 0; n < rolls.length; n++) await app(get('/rolldice'));
+  const metric = await telemetry.metric('dice.rolls');
+  assert.equal(metric?.descriptor.unit, '{roll}');
+  assert.equal(metric?.descriptor.description, 'The number of rolls by roll value');
+  assert.deepEqual([...sumBy(metric, 'roll.value')].sort(), [[1, 1], [2, 2], [6, 3]]);
+});
+
+test('createApp() records http.server.request.duration in seconds with the advised buckets', async () => {
+  const { telemetry, app } = setup();
+  await app(get('/rolldice'));
+  await app(get('/rolldice/Bob'));
+  await app(get('/nope'));
+  const metric = await telemetry.metric('http.server.request.duration');
+  assert.equal(metric?.descriptor.unit, 's');
+  const byRoute = new Map(metric!.dataPoints.map((p) => [p.attributes['http.route'], p]));
+  assert.deepEqual(byRoute.get('/rolldice')?.attributes, {
+    'http.request.method': 'GET',
+    'url.scheme': 'http',
+    'http.response.status_code': 200,
+    'http.route': '/rolldice',
+  });
+  const point = byRoute.get('/rolldice/{player}')!.value as { count: number; sum: number; buckets: { boundaries: number[] } };
+  assert.equal(point.count, 1);
+  assert.ok(point.sum > 0 && point.sum < 1, `duration ${point.sum} s`);
+  assert.deepEqual(point.buckets.boundaries, [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]);
+  assert.equal(byRoute.get(undefined)?.attributes['http.response.status_code'], 404);
+});
+
+test('createApp() continues the trace of an incoming traceparent and keeps tracestate', async () => {
+  const { telemetry, app } = setup();
+  await app(get('/rolldice/Alice', {
+    headers: { traceparent: `00-${TRACE_ID}-${PARENT_ID}-01`, tracestate: 'vendor=opaque' },
+  }));
+  const server = telemetry.span('GET /rolldice/{player}');
+  assert.equal(server.spanContext().traceId, TRACE_ID);
+  assert.equal(server.parentSpanContext?.spanId, PARENT_ID);
+  assert.equal(server.parentSpanContext?.isRemote, true);
+  assert.equal(server.spanContext().traceState?.serialize(), 'vendor=opaque');
+});
+
+test('createApp() starts a new trace when traceparent is garbage', async () => {
+  const { telemetry, app } = setup();
+  const response = await app(get('/rolldice', { headers: { traceparent: 'garbage-0000' } }));
+  assert.equal(response.status, 200);
+  const server = telemetry.span('GET /rolldice');
+  assert.equal(server.parentSpanContext, undefined);
+  assert.match(server.spanContext().traceId, /^[0-9a-f]{32}$/);
+  assert.notEqual(server.spanContext().traceId, '0'.repeat(32));
+});
+
+test('createApp() serves /rolldice/ like /rolldice under its own route', async () => {
+  const { telemetry, app } = setup();
+  const response = await app(get('/rolldice/'));
+  assert.equal(response.status, 200);
+  assert.equal(telemetry.span('GET /rolldice/').attributes['http.route'], '/rolldice/');
+  assert.equal(telemetry.logs.getFinishedLogRecords()[0]!.body, 'Anonymous player is rolling the dice');
+});
+
+test('createApp() percent-decodes the player', async () => {
+  const { telemetry, app } = setup();
+  await app(get('/rolldice/Ren%C3%A9%20M'));
+  assert.equal(telemetry.logs.getFinishedLogRecords()[0]!.body, 'René M is rolling the dice');
+  assert.equal(telemetry.span('GET /rolldice/{player}').attributes['url.path'], '/rolldice/Ren%C3%A9%20M');
+});
+
+test('createApp() answers 404 to unknown paths with a span named after the method only', async () => {
+  const { telemetry, app } = setup();
+  for (const path of ['/', '/rolldice/Alice/extra', '/rolldicex', '/rolldice//']) {
+    const response = await app(get(path));
+    assert.equal(response.status, 404, path);
+    assert.equal(await response.text(), 'Not Found\n');
+  }
+  const spans = telemetry.spans();
+  assert.equal(spans.length, 4);
+  for (const span of spans) {
+    assert.equal(span.name, 'GET');
+    assert.equal(span.attributes['http.route'], undefined);
+    assert.equal(span.attributes['http.response.status_code'], 404);
+    assert.equal(span.status.code, SpanStatusCode.UNSET);
+  }
+});
+
+test('createApp() answers 405 with Allow to other methods', async () => {
+  const { telemetry, app } = setup();
+  for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {
+    const response = await app(get('/rolldice/Alice', { method, body: method === 'DELETE' ? undefined : 'x' }));
+    assert.equal(response.status, 405, method);
+    assert.equal(response.headers.get('allow'), 'GET, HEAD, OPTIONS');
+  }
+  assert.equal(telemetry.spans().filter((s) => s.name === 'roll').length, 0);
+  assert.equal(telemetry.spans()[0]!.name, 'POST /rolldice/{player}');
+});
+
+test('createApp() reports an unknown method as _OTHER and keeps the original', async () => {
+  const { telemetry, app } = setup();
+  const response = await app(get('/rolldice', { method: 'BREW' }));
+  assert.equal(response.status, 405);
+  const span = telemetry.spans()[0]!;
+  assert.equal(span.name, 'HTTP /rolldice');
+  assert.equal(span.attributes['http.request.method'], '_OTHER');
+  assert.equal(span.attributes['http.request.method_original'], 'BREW');
+}, { skip: currentRuntime === 'bun' && "Bun's Request constructor turns unknown methods into GET (bun 1.4.5)" });
+
+test('createApp() answers HEAD like GET without a body, and OPTIONS with Allow', async () => {
+  const { app } = setup();
+  const head = await app(get('/rolldice', { method: 'HEAD' }));
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('content-type'), 'text/plain; charset=utf-8');
+  assert.equal(head.body, null);
+  const options = await app(get('/rolldice', { method: 'OPTIONS' }));
+  assert.equal(options.status, 204);
+  assert.equal(options.headers.get('allow'), 'GET, HEAD, OPTIONS');
+});
+
+test('createApp() answers 400 to a malformed percent-encoding and to an over-long player', async () => {
+  const { telemetry, app } = setup();
+  for (const path of ['/rolldice/%E0%A4%A', '/rolldice/%', '/rolldice/%zz', `/rolldice/${'a'.repeat(10_000)}`]) {
+    const response = await app(get(path));
+    assert.equal(response.status, 400, path.slice(0, 30));
+    assert.match(await response.text(), /^Bad Request: /);
+  }
+  assert.equal(telemetry.spans().filter((s) => s.name === 'roll').length, 0);
+  for (const span of telemetry.spans()) assert.equal(span.attributes['http.response.status_code'], 400);
+});
+
+test('createApp() gives every concurrent request its own trace', async () => {
+  const { telemetry, app } = setup();
+  const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => app(get(`/rolldice/p${i}`))));
+  assert.ok(responses.every((r) => r.status === 200));
+  const servers = telemetry.spans().filter((s) => s.kind === SpanKind.SERVER);
+  const rolls = telemetry.spans().filter((s) => s.name === 'roll');
+  assert.equal(new Set(servers.map((s) => s.spanContext().traceId)).size, 50);
+  for (const roll of rolls) {
+    const parent = servers.find((s) => s.spanContext().spanId === roll.parentSpanContext?.spanId);
+    assert.ok(parent, 'every roll has a server parent');
+    assert.equal(parent.spanContext().traceId, roll.spanContext().traceId);
+  }
+  assert.equal(trace.getActiveSpan(), undefined);
+});

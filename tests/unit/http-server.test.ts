@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { instrumentHandler } from '../../src/http-server.ts';
+import { test } from '../_harness.ts';
+import { createTestTelemetry } from '../_telemetry.ts';
+
+function instrument(handler: (request: Request) => Response | Promise<Response>, route = '/things/{id}') {
+  const telemetry = createTestTelemetry();
+  return { telemetry, handler: instrumentHandler(handler, { ...telemetry, route }) };
+}
+
+test('instrumentHandler() turns a throwing handler into a 500 and an ERROR span', async () => {
+  const { telemetry, handler } = instrument(() => {
+    throw new TypeError('bad thing');
+  });
+  const originalError = console.error;
+  const logged: unknown[][] = [];
+  console.error = (...args: unknown[]) => void logged.push(args);
+  try {
+    const response = await handler(new Request('http://localhost/things/1'));
+    assert.equal(response.status, 500);
+    assert.equal(await response.text(), 'Internal Server Error\n');
+  } finally {
+    console.error = originalError;
+  }
+  const span = telemetry.span('GET /things/{id}');
+  assert.equal(span.status.code, SpanStatusCode.ERROR);
+  assert.equal(span.status.message, 'bad thing');
+  assert.equal(span.attributes['error.type'], 'TypeError');
+  assert.equal(span.attributes['http.response.status_code'], 500);
+  assert.equal(span.events[0]?.name, 'exception');
+  assert.equal(logged.length, 1, 'one stderr line per failure');
+  assert.match(String(logged[0]![0]), /^rolldice: GET \/things\/\{id\} failed:/);
+});
+
+test('instrumentHandler() marks 5xx answers as errors and leaves 4xx unset', async () => {
+  const { telemetry, handler } = instrument((request) => new Response(null, { status: request.url.endsWith('/1') ? 503 : 404 }));
+  await handler(new Request('http://localhost/things/1'));
+  await handler(new Request('http://localhost/things/2'));
+  const [unavailable, notFound] = telemetry.spans();
+  assert.equal(unavailable!.status.code, SpanStatusCode.ERROR);
+  assert.equal(unavailable!.attributes['error.type'], '503');
+  assert.equal(notFound!.status.code, SpanStatusCode.UNSET);
+  assert.equal(notFound!.attributes['error.type'], undefined);
+});
+
+test('instrumentHandler() keeps the server span active across awaits in the handler', async () => {
+  const { telemetry, handler } = instrument(async () => {
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+    const child = trace.getTracer('t').startSpan('child');
+    child.end();
+    await Promise.resolve();
+    return new Response(trace.getActiveSpan()?.spanContext().spanId ?? 'none');
+  });
+  // A tracer from the test provider, made active through the global API below.
+  trace.setGlobalTracerProvider(telemetry.tracerProvider);
+  const bodies = await Promise.all(
+    Array.from({ length: 50 }, () => handler(new Request('http://localhost/things/x')).then((r) => r.text())),
+  );
+  const servers = telemetry.spans().filter((s) => s.kind === SpanKind.SERVER);
+  assert.deepEqual(new Set(bodies), new Set(servers.map((s) => s.spanContext().spanId)));
+  for (const child of telemetry.spans().filter((s) => s.name === 'child')) {
+    assert.ok(servers.some((s) => s.spanContext().spanId === child.parentSpanContext?.spanId));
+  }
+  trace.disable();
+});
+
+test('instrumentHandler() records the query and an IPv6 server address without brackets', async () => {
+  const { telemetry, handler } = instrument(() => new Response('ok'));
+  await handler(new Request('http://[::1]:9000/things/1?debug=1'));
+  const span = telemetry.spans()[0]!;
+  assert.equal(span.attributes['url.query'], 'debug=1');
+  assert.equal(span.attributes['server.address'], '::1');
+  assert.equal(span.attributes['server.port'], 9000);
+});

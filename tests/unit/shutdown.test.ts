@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { createGracefulShutdown } from '../../src/shutdown.ts';
+import { test } from '../_harness.ts';
+
+function setup(overrides: { stopServer?: () => Promise<void>; shutdownTelemetry?: () => Promise<void> } = {}) {
+  const events: string[] = [];
+  let exited: (code: number) => void = () => {};
+  const exit = new Promise<number>((resolve) => (exited = resolve));
+  const onSignal = createGracefulShutdown({
+    stopServer: overrides.stopServer ?? (async () => void events.push('server stopped')),
+    shutdownTelemetry: overrides.shutdownTelemetry ?? (async () => void events.push('telemetry flushed')),
+    exit: (code) => {
+      events.push(`exit ${code}`);
+      exited(code);
+    },
+    log: (message) => events.push(message),
+    deadlineMillis: 1_000,
+  });
+  return { events, exit, onSignal };
+}
+
+test('createGracefulShutdown() stops the server, then flushes telemetry, then exits 0', async () => {
+  const { events, exit, onSignal } = setup();
+  onSignal('SIGTERM');
+  assert.equal(await exit, 0);
+  assert.deepEqual(events, [
+    'rolldice: SIGTERM received, finishing requests and flushing telemetry',
+    'server stopped',
+    'telemetry flushed',
+    'exit 0',
+  ]);
+});
+
+test('createGracefulShutdown() exits at once on a second signal', async () => {
+  const { events, exit, onSignal } = setup({ stopServer: () => new Promise(() => {}) });
+  onSignal('SIGINT');
+  onSignal('SIGINT');
+  assert.equal(await exit, 130);
+  assert.equal(events.at(-2), 'rolldice: SIGINT again, exiting now');
+});
+
+test('createGracefulShutdown() flushes telemetry even when the server fails to stop, and exits 1', async () => {
+  const { events, exit, onSignal } = setup({ stopServer: () => Promise.reject(new Error('boom')) });
+  onSignal('SIGTERM');
+  assert.equal(await exit, 1);
+  assert.ok(events.includes('rolldice: cannot stop the server: boom'));
+  assert.ok(events.includes('telemetry flushed'));
+});
+
+test('createGracefulShutdown() names every telemetry error and exits 1', async () => {
+  const { events, exit, onSignal } = setup({
+    shutdownTelemetry: () => Promise.reject(new AggregateError([new Error('traces: 503'), new Error('logs: timeout')])),
+  });
+  onSignal('SIGTERM');
+  assert.equal(await exit, 1);
+  assert.ok(events.includes('rolldice: cannot flush telemetry: traces: 503; logs: timeout'));
+});
+
+test('createGracefulShutdown() gives up after its deadline', async () => {
+  const { events, exit, onSignal } = setup({ shutdownTelemetry: () => new Promise(() => {}) });
+  onSignal('SIGTERM');
+  assert.equal(await exit, 1);
+  assert.ok(events.includes('rolldice: shutdown took longer than 1000 ms, exiting'));
+});

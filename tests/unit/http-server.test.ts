@@ -55,7 +55,7 @@ test('instrumentHandler() keeps the server span active across awaits in the hand
   // A tracer from the test provider, made active through the global API below.
   trace.setGlobalTracerProvider(telemetry.tracerProvider);
   const bodies = await Promise.all(
-    Array.from({ length: 50 }, () => handler(new Request('http://localhost/things/x')).then((r) => r.text())),
+    Array.from({ length: 50 }, async () => (await handler(new Request("http://localhost/things/x"))).text()),
   );
   const servers = telemetry.spans().filter((s) => s.kind === SpanKind.SERVER);
   assert.deepEqual(new Set(bodies), new Set(servers.map((s) => s.spanContext().spanId)));

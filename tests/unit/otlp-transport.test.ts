@@ -1,0 +1,339 @@
+import assert from 'node:assert/strict';
+import { test } from '../_harness.ts';
+import { diag, DiagLogLevel } from '@opentelemetry/api';
+import type { ExportResponse, IExporterTransport } from '@opentelemetry/otlp-exporter-base';
+import {
+  createFetchTransport,
+  describeErrorBody,
+  type FetchTransportOptions,
+  MAX_REQUEST_BYTES,
+  parseRetryAfter,
+  reasonOf,
+  redactUrl,
+} from '../../src/otlp/fetch-transport.ts';
+import { createLossReporter } from '../../src/otlp/loss-reporter.ts';
+import { createRetryingTransport } from '../../src/otlp/retrying-transport.ts';
+import { type OtlpReceiver, startOtlpReceiver } from '../_otlp-receiver.ts';
+
+async function withReceiver(fn: (receiver: OtlpReceiver) => Promise<void>): Promise<void> {
+  const receiver = await startOtlpReceiver();
+  try {
+    await fn(receiver);
+  } finally {
+    await receiver.close();
+  }
+}
+
+function transportTo(receiver: { url: string }, overrides: Partial<FetchTransportOptions> = {}) {
+  return createFetchTransport({
+    url: `${receiver.url}/v1/traces`,
+    contentType: 'application/json',
+    headers: {},
+    compression: 'none',
+    userAgent: 'test/1',
+    ...overrides,
+  });
+}
+
+const BODY = new TextEncoder().encode('{"resourceSpans":[]}');
+
+test('parseRetryAfter() reads delay-seconds and HTTP dates, never below zero', () => {
+  const now = Date.parse('Wed, 21 Oct 2025 07:28:00 GMT');
+  assert.equal(parseRetryAfter('3', now), 3000);
+  assert.equal(parseRetryAfter(' 120 ', now), 120_000);
+  assert.equal(parseRetryAfter('0', now), 0);
+  assert.equal(parseRetryAfter('Wed, 21 Oct 2025 07:28:05 GMT', now), 5000);
+  assert.equal(parseRetryAfter('Wed, 21 Oct 2025 07:27:00 GMT', now), 0, 'a date in the past means now');
+  assert.equal(parseRetryAfter(null, now), undefined);
+  assert.equal(parseRetryAfter('-5', now), undefined);
+  assert.equal(parseRetryAfter('soon', now), undefined);
+  assert.equal(parseRetryAfter('1.5', now), undefined);
+  assert.equal(parseRetryAfter('Sun Nov  6 08:49:37 1994', now), 0, 'asctime, in the past');
+});
+
+test('describeErrorBody() reads Status.message from protobuf, JSON and text answers', () => {
+  const message = new TextEncoder().encode('bad span');
+  // google.rpc.Status { code: 3, message: "bad span", details: [Any{}] }
+  const status = new Uint8Array([0x08, 0x03, 0x12, message.length, ...message, 0x1a, 0x00]);
+  assert.equal(describeErrorBody(status, 'application/x-protobuf'), 'bad span');
+  assert.equal(describeErrorBody(new TextEncoder().encode('{"code":3,"message":"bad json"}'), 'application/json; charset=utf-8'), 'bad json');
+  assert.equal(describeErrorBody(new TextEncoder().encode('  upstream\nunavailable '), 'text/plain'), 'upstream unavailable');
+  assert.equal(describeErrorBody(new Uint8Array([0x12, 0x09, 0x61]), 'application/x-protobuf'), undefined, 'truncated');
+  assert.equal(describeErrorBody(new TextEncoder().encode('<html>'), 'text/html'), '<html>');
+  assert.equal(describeErrorBody(new Uint8Array(0), 'text/plain'), undefined);
+  assert.equal(describeErrorBody(new TextEncoder().encode('x'.repeat(500)), 'text/plain')!.length, 301);
+});
+
+test('redactUrl() drops credentials from an endpoint', () => {
+  assert.equal(redactUrl('https://user:secret@collector:4318/v1/traces'), 'https://collector:4318/v1/traces');
+  assert.equal(redactUrl('http://127.0.0.1:4318/v1/logs'), 'http://127.0.0.1:4318/v1/logs');
+});
+
+test('createFetchTransport() classifies 2xx, retryable and permanent answers', () => withReceiver(async (receiver) => {
+  const bodies: string[] = [];
+  const transport = transportTo(receiver, { onSuccessBody: (body) => bodies.push(new TextDecoder().decode(body)) });
+  assert.deepEqual(await transport.send(BODY, 1000), { status: 'success' });
+  assert.deepEqual(bodies, ['{}'], 'the 2xx body goes to onSuccessBody');
+
+  receiver.respond(() => ({ status: 429, headers: { 'retry-after': '7' } }));
+  const throttled = await transport.send(BODY, 1000);
+  assert.equal(throttled.status, 'retryable');
+  assert.equal(throttled.status === 'retryable' && throttled.retryInMillis, 7000);
+
+  receiver.respond(() => ({ status: 415, headers: { 'content-type': 'application/json' }, body: '{"message":"no"}' }));
+  const rejected = await transport.send(BODY, 1000);
+  assert.equal(rejected.status, 'failure');
+  assert.equal(
+    reasonOf(rejected.status === 'failure' && rejected.error),
+    `the collector at ${receiver.url}/v1/traces answered 415 Unsupported Media Type: no`,
+  );
+  assert.equal((rejected as { error: Error }).error.message, `The collector at ${receiver.url}/v1/traces answered 415 Unsupported Media Type: no`);
+}));
+
+test('createFetchTransport() sets content-type, content-encoding and user-agent over configured headers', () => withReceiver(async (receiver) => {
+  const transport = transportTo(receiver, {
+    contentType: 'application/x-protobuf',
+    compression: 'gzip',
+    headers: { 'Content-Type': 'text/plain', 'x-api-key': 'k' },
+  });
+  await transport.send(new Uint8Array(0), 1000);
+  const [request] = receiver.requests;
+  assert.equal(request!.contentType, 'application/x-protobuf');
+  assert.equal(request!.contentEncoding, 'gzip');
+  assert.equal(request!.headers['user-agent'], 'test/1');
+  assert.equal(request!.headers['x-api-key'], 'k');
+}));
+
+test('createFetchTransport() refuses a request over the 20 MiB OTLP limit without sending it', async () => {
+  const transport = transportTo({ url: 'http://127.0.0.1:9' });
+  const response = await transport.send(new Uint8Array(MAX_REQUEST_BYTES + 1), 1000);
+  assert.equal(response.status, 'failure');
+  assert.match(reasonOf((response as { error: Error }).error), /over the 20971520-byte OTLP limit/);
+});
+
+test('createFetchTransport() makes a refused connection retryable and a silent collector a failure', () => withReceiver(async (receiver) => {
+  receiver.respond(() => 'hang');
+  const transport = transportTo(receiver);
+  const started = performance.now();
+  const silent = await transport.send(BODY, 200);
+  assert.ok(performance.now() - started < 600);
+  assert.equal(silent.status, 'failure');
+  assert.equal(reasonOf((silent as { error: Error }).error), `the collector at ${receiver.url}/v1/traces did not answer within 200 ms`);
+
+  const closed = await startOtlpReceiver();
+  await closed.close();
+  const refused = await transportTo(closed).send(BODY, 1000);
+  assert.equal(refused.status, 'retryable');
+  assert.match(reasonOf((refused as { error: Error }).error), new RegExp(`^could not reach the collector at ${closed.url}/v1/traces: `));
+}));
+
+test('createFetchTransport() shutdown() aborts requests in flight and refuses new ones', () => withReceiver(async (receiver) => {
+  receiver.respond(() => 'hang');
+  const transport = transportTo(receiver);
+  const pending = transport.send(BODY, 5000);
+  await receiver.waitFor((r) => r.requests.length === 1);
+  transport.shutdown();
+  const response = await pending;
+  assert.equal(response.status, 'failure');
+  assert.match(reasonOf((response as { error: Error }).error), /shut down before the collector/);
+  assert.equal((await transport.send(BODY, 5000)).status, 'failure');
+  assert.equal(receiver.requests.length, 1);
+}));
+
+/** A transport that answers from a script and records the time budget of each attempt. */
+function scripted(responses: ExportResponse[]) {
+  const budgets: number[] = [];
+  let shutdowns = 0;
+  const transport: IExporterTransport = {
+    send: async (_data, timeoutMillis) => {
+      budgets.push(timeoutMillis);
+      return responses.shift() ?? { status: 'success' };
+    },
+    shutdown: () => void shutdowns++,
+  };
+  return { transport, budgets, shutdowns: () => shutdowns };
+}
+
+const RETRY: ExportResponse = { status: 'retryable', error: Object.assign(new Error('Busy'), { reason: 'busy' }) };
+
+function captureDebug() {
+  const messages: string[] = [];
+  // Not the API's own "Registered a global for diag" line.
+  const log = (message: string) => void (message.startsWith('@opentelemetry/api:') || messages.push(message));
+  diag.setLogger({ error: log, warn: log, info: log, debug: log, verbose: log }, { logLevel: DiagLogLevel.ALL, suppressOverrideMessage: true });
+  return messages;
+}
+
+test('createRetryingTransport() backs off exponentially with jitter within the deadline', async () => {
+  const messages = captureDebug();
+  try {
+    const { transport, budgets } = scripted([RETRY, RETRY, RETRY]);
+    let draw = 0;
+    const random = () => [0, 0.9999, 0.5][draw++]!;
+    const retrying = createRetryingTransport(transport, { initialBackoffMillis: 20, backoffMultiplier: 2, maxBackoffMillis: 50, jitter: 0.2, random });
+    assert.deepEqual(await retrying.send(BODY, 2000), { status: 'success' });
+    assert.equal(budgets.length, 4);
+    assert.ok(budgets[0]! > 1990 && budgets[0]! <= 2000);
+    for (let i = 1; i < budgets.length; i++) assert.ok(budgets[i]! < budgets[i - 1]!, 'each attempt gets what is left');
+    // 20 × 0.8, 40 × 1.2 capped at 50, 50 × 1.0.
+    assert.deepEqual(messages.filter((m) => m.startsWith('Retrying')), [
+      'Retrying the OTLP export in 16 ms: busy',
+      'Retrying the OTLP export in 48 ms: busy',
+      'Retrying the OTLP export in 50 ms: busy',
+    ]);
+  } finally {
+    diag.disable();
+  }
+});
+
+test('createRetryingTransport() honours Retry-After and gives up when it is past the deadline', async () => {
+  const { transport, budgets } = scripted([
+    { status: 'retryable', retryInMillis: 0, error: RETRY.error },
+    { status: 'retryable', retryInMillis: 5000, error: RETRY.error },
+  ]);
+  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 10_000 });
+  const started = performance.now();
+  const response = await retrying.send(BODY, 1000);
+  assert.ok(performance.now() - started < 300, 'Retry-After: 0 retries at once; 5 s is past the deadline, no wait');
+  assert.equal(budgets.length, 2);
+  assert.equal(response.status, 'failure');
+  assert.equal(reasonOf((response as { error: Error }).error), 'busy; it asked to retry after 5 s, past the 1 s export timeout');
+});
+
+test('createRetryingTransport() returns a permanent failure after one attempt', async () => {
+  const failure: ExportResponse = { status: 'failure', error: new Error('No') };
+  const { transport, budgets } = scripted([failure]);
+  assert.equal(await createRetryingTransport(transport).send(BODY, 1000), failure);
+  assert.equal(budgets.length, 1);
+});
+
+test('createRetryingTransport() stops when the deadline passes and says after how many attempts', async () => {
+  const { transport, budgets } = scripted(Array.from({ length: 100 }, () => RETRY));
+  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 30, jitter: 0 });
+  const started = performance.now();
+  const response = await retrying.send(BODY, 200);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < 260, `took ${elapsed} ms`);
+  // 30 + 45 + 67.5 = 142.5 ms of pauses; the fourth (101 ms) would pass 200 ms.
+  assert.equal(budgets.length, 4);
+  assert.equal(reasonOf((response as { error: Error }).error), 'busy; gave up after 4 attempts, as the 200 ms export timeout ran out');
+});
+
+test('createRetryingTransport() shutdown() ends a pause at once and shuts the transport down', async () => {
+  const { transport, shutdowns } = scripted([RETRY]);
+  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 5000, jitter: 0 });
+  const started = performance.now();
+  const pending = retrying.send(BODY, 10_000);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  retrying.shutdown();
+  const response = await pending;
+  assert.ok(performance.now() - started < 500);
+  assert.equal(reasonOf((response as { error: Error }).error), 'busy; the exporter shut down before attempt 2');
+  assert.equal(shutdowns(), 1);
+});
+
+function fakeClock() {
+  let now = 0;
+  const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
+  return {
+    now: () => now,
+    setTimer: (fn: () => void, millis: number) => {
+      const timer = { at: now + millis, fn, cancelled: false };
+      timers.push(timer);
+      return () => void (timer.cancelled = true);
+    },
+    /** Moves the clock and fires the timers that are due. */
+    advance(millis: number) {
+      now += millis;
+      for (const timer of timers.filter((t) => !t.cancelled && t.at <= now)) {
+        timer.cancelled = true;
+        timer.fn();
+      }
+    },
+    timers,
+  };
+}
+
+test('createLossReporter() reports the first loss at once, then sums per interval', () => {
+  const clock = fakeClock();
+  const reports: string[] = [];
+  const losses = createLossReporter({ noun: ['span', 'spans'], intervalMillis: 10_000, ...clock, report: (m) => reports.push(m) });
+  losses.record(1, 'the collector answered 503');
+  assert.deepEqual(reports, ['Dropped 1 span: the collector answered 503']);
+  clock.advance(3000);
+  losses.record(5, 'the collector answered 503');
+  clock.advance(3000);
+  losses.record(2, 'the collector did not answer');
+  losses.record(0, 'nothing');
+  assert.equal(reports.length, 1);
+  assert.equal(clock.timers.length, 1);
+  clock.advance(3999);
+  assert.equal(reports.length, 1);
+  clock.advance(1);
+  assert.deepEqual(reports.slice(1), ['Dropped 7 spans: 5 as the collector answered 503; 2 as the collector did not answer']);
+  clock.advance(60_000);
+  assert.equal(reports.length, 2, 'nothing to report, nothing said');
+  losses.record(4, 'the collector answered 503');
+  assert.deepEqual(reports.slice(2), ['Dropped 4 spans: the collector answered 503'], 'a quiet interval later: at once');
+});
+
+test('createLossReporter() flush() reports what is pending, then reports at once', () => {
+  const clock = fakeClock();
+  const reports: string[] = [];
+  const losses = createLossReporter({ noun: ['log record', 'log records'], ...clock, report: (m) => reports.push(m) });
+  losses.record(1, 'a');
+  losses.record(2, 'a');
+  losses.flush();
+  assert.deepEqual(reports, ['Dropped 1 log record: a', 'Dropped 2 log records: a']);
+  assert.equal(clock.timers[0]!.cancelled, true);
+  losses.flush();
+  losses.record(3, 'b');
+  assert.deepEqual(reports.slice(2), ['Dropped 3 log records: b']);
+});
+
+test('createLossReporter() keeps a bounded number of distinct reasons', () => {
+  const clock = fakeClock();
+  const reports: string[] = [];
+  const losses = createLossReporter({ noun: ['span', 'spans'], ...clock, report: (m) => reports.push(m) });
+  losses.record(1, 'first');
+  for (let i = 0; i < 20; i++) losses.record(1, `reason ${i}`);
+  losses.flush();
+  const summary = reports[1]!;
+  assert.match(summary, /^Dropped 20 spans: /);
+  assert.equal(summary.split('; ').length, 9, 'eight reasons and the rest');
+  assert.match(summary, /; 12 as something else failed$/);
+});
+
+test('createFetchTransport() refuses an unusable URL at once instead of retrying it', async () => {
+  const messages = captureDebug();
+  try {
+    const transport = createFetchTransport({
+      url: 'ftp://collector/v1/traces',
+      contentType: 'application/json',
+      headers: {},
+      compression: 'none',
+      userAgent: 'test/1',
+    });
+    assert.deepEqual(messages, ['Cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https']);
+    const response = await transport.send(BODY, 1000);
+    assert.equal(response.status, 'failure');
+    assert.equal(reasonOf((response as { error: Error }).error), 'cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https');
+  } finally {
+    diag.disable();
+  }
+});
+
+test('createFetchTransport() skips an invalid header with a diagnostic and sends the rest', () => withReceiver(async (receiver) => {
+  const messages = captureDebug();
+  try {
+    const transport = transportTo(receiver, { headers: { 'bad name': 'x', 'x-good': 'yes', 'x-bad-value': 'a\nb' } });
+    assert.deepEqual(messages, [
+      'Ignoring the OTLP header "bad name": not a valid HTTP header name and value',
+      'Ignoring the OTLP header "x-bad-value": not a valid HTTP header name and value',
+    ]);
+    assert.equal((await transport.send(BODY, 1000)).status, 'success');
+    assert.equal(receiver.requests[0]!.headers['x-good'], 'yes');
+  } finally {
+    diag.disable();
+  }
+}));

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { ExportResultCode } from '@opentelemetry/core';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { createConsoleSpanExporter } from '../../src/console-exporters.ts';
+import { createResource } from '../../src/resource.ts';
+import { test } from '../_harness.ts';
+
+test('createConsoleSpanExporter() prints each batch as indented OTLP/JSON', async () => {
+  const memory = new InMemorySpanExporter();
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': 'dice' }),
+    spanProcessors: [new SimpleSpanProcessor({ exporter: memory })],
+  });
+  const span = provider.getTracer('rolldice').startSpan('roll', { attributes: { 'roll.value': 4 } });
+  span.end();
+  const printed: string[] = [];
+  const exporter = createConsoleSpanExporter((text) => printed.push(text));
+  const result = await new Promise((resolve) => exporter.export(memory.getFinishedSpans(), resolve));
+  assert.deepEqual(result, { code: ExportResultCode.SUCCESS });
+  assert.equal(printed.length, 1);
+  assert.ok(printed[0]!.startsWith('{\n  "resourceSpans": ['), 'indented JSON');
+  const doc = JSON.parse(printed[0]!);
+  const printedSpan = doc.resourceSpans[0].scopeSpans[0].spans[0];
+  assert.equal(printedSpan.name, 'roll');
+  assert.equal(printedSpan.traceId, span.spanContext().traceId);
+  assert.deepEqual(printedSpan.attributes, [{ key: 'roll.value', value: { intValue: 4 } }]);
+  assert.equal(doc.resourceSpans[0].scopeSpans[0].scope.name, 'rolldice');
+});
+
+test('createResource() lets OTEL_SERVICE_NAME win over OTEL_RESOURCE_ATTRIBUTES and names the runtime', () => {
+  const runtime = { name: 'deno', version: '2.9.6' } as const;
+  const fromAttributes = createResource({ resourceAttributes: { 'service.name': 'dice', 'service.version': '0.1.0' } }, runtime);
+  assert.equal(fromAttributes.attributes['service.name'], 'dice');
+  assert.equal(fromAttributes.attributes['service.version'], '0.1.0');
+  assert.equal(fromAttributes.attributes['process.runtime.name'], 'deno');
+  assert.equal(fromAttributes.attributes['process.runtime.version'], '2.9.6');
+  assert.equal(fromAttributes.attributes['telemetry.sdk.name'], 'opentelemetry');
+  assert.equal(fromAttributes.attributes['telemetry.sdk.language'], 'nodejs');
+  const named = createResource({ serviceName: 'dice-eu', resourceAttributes: { 'service.name': 'dice' } }, runtime);
+  assert.equal(named.attributes['service.name'], 'dice-eu');
+  const unnamed = createResource({ resourceAttributes: {} }, runtime);
+  assert.equal(unnamed.attributes['service.name'], 'unknown_service:deno');
+});

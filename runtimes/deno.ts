@@ -4,7 +4,11 @@
  */
 import { createGracefulShutdown, startService } from '../mod.ts';
 
-const env = Deno.env.toObject();
+// Reads each variable on demand: `Deno.env.toObject()` would need access to the whole
+// environment, where the start task grants only PORT, HOST, OTEL_* and ROLLDICE_*.
+const env: Record<string, string | undefined> = new Proxy({}, {
+  get: (_, name) => (typeof name === 'string' ? Deno.env.get(name) : undefined),
+});
 if (env.OTEL_DENO === 'true') {
   // Deno's built-in OpenTelemetry would take the API globals, and this SDK would get nothing.
   console.error('rolldice: OTEL_DENO=true enables Deno\'s built-in OpenTelemetry, which conflicts with this service\'s SDK; unset it');

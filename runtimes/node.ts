@@ -56,7 +56,8 @@ const onSignal = createGracefulShutdown({
       server.once('close', () => clearInterval(sweep));
     }),
   shutdownTelemetry: () => service.telemetry.shutdown(),
-  exit: (code) => process.exit(code),
+  // A pipe that is full makes stdout asynchronous: exit once what was printed is written.
+  exit: (code) => process.stdout.write('', () => process.exit(code)),
   log: (message) => console.error(message),
 });
 process.on('SIGINT', onSignal);

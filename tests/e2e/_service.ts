@@ -48,7 +48,8 @@ export function startService(runtime: RuntimeName, options: StartOptions = {}): 
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | string>((resolve) =>
-    child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'))
+    // 'close', not 'exit': by then everything the process printed has been read.
+    child.on('close', (code, signal) => resolve(code ?? signal ?? 'unknown'))
   );
 
   return new Promise((resolve, reject) => {

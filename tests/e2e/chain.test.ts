@@ -1,0 +1,129 @@
+/**
+ * One trace across Node, Deno and Bun: three processes, one per adapter, each taking its rolls
+ * from the next (ROLLDICE_UPSTREAM), and all exporting over OTLP to one test receiver.
+ *
+ *   test ──> node ──> deno ──> bun ──> oracle (a node:http stub in this process)
+ *
+ * The oracle at the end stands in for a last dice service: it answers the roll and shows what
+ * the Bun process sent on the wire. Baggage is observed there, as a header, rather than copied
+ * into telemetry: the W3C Baggage spec leaves entries to the application, and putting
+ * user-supplied baggage on every span or log would leak it to the telemetry backend. If the
+ * oracle gets `player.tier=gold`, every hop extracted it and injected it again.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { test } from '../_harness.ts';
+import { startOtlpReceiver } from '../_otlp-receiver.ts';
+import { type RunningService, startService } from './_service.ts';
+
+const SERVER = 2;
+const CLIENT = 3;
+
+interface Oracle {
+  url: string;
+  headers: http.IncomingHttpHeaders[];
+  close(): Promise<void>;
+}
+
+async function startOracle(roll: string): Promise<Oracle> {
+  const headers: http.IncomingHttpHeaders[] = [];
+  const server = http.createServer((req, res) => {
+    headers.push(req.headers);
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(`${roll}\n`);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    headers,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+test('the chain node -> deno -> bun: one request is one trace, linked across the runtimes, baggage carried to the end', async () => {
+  const receiver = await startOtlpReceiver();
+  const oracle = await startOracle('3');
+  const services: RunningService[] = [];
+  const env = (upstream: string, name: string) => ({
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_LOGS_EXPORTER: 'otlp',
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_BSP_SCHEDULE_DELAY: '100',
+    OTEL_BLRP_SCHEDULE_DELAY: '100',
+    OTEL_SERVICE_NAME: name,
+    ROLLDICE_UPSTREAM: upstream,
+  });
+  try {
+    // Each hop needs the next one's URL, so the chain starts from its end.
+    const bun = await startService('bun', { env: env(oracle.url, 'dice-bun') });
+    services.push(bun);
+    const deno = await startService('deno', { env: env(bun.url, 'dice-deno') });
+    services.push(deno);
+    const node = await startService('node', { env: env(deno.url, 'dice-node') });
+    services.push(node);
+
+    const response = await fetch(`${node.url}/rolldice/Alice`, { headers: { baggage: 'player.tier=gold' } });
+    assert.equal(response.status, 200, await response.clone().text());
+    assert.equal(await response.text(), '3\n', 'the roll comes from the end of the chain');
+
+    // 3 runtimes x (SERVER, roll, CLIENT) spans, and a log record each.
+    await receiver.waitFor((r) => r.spans().length >= 9 && r.logRecords().length >= 3, 15_000);
+    const spans = receiver.spans();
+    assert.equal(spans.length, 9, spans.map((s: any) => `${s.resource['process.runtime.name']} ${s.name}`).join(', '));
+    assert.equal(new Set(spans.map((s: any) => s.traceId)).size, 1, 'one trace');
+    const traceId = spans[0].traceId;
+
+    const of = (runtime: string, kind: number) => {
+      const found = spans.filter((s: any) => s.resource['process.runtime.name'] === runtime && s.kind === kind);
+      assert.equal(found.length, 1, `one ${kind === SERVER ? 'SERVER' : 'CLIENT'} span from ${runtime}`);
+      return found[0];
+    };
+    const rollOf = (runtime: string) => spans.find((s: any) => s.resource['process.runtime.name'] === runtime && s.name === 'roll');
+
+    let parentId = ''; // the test's request carries no traceparent: Node starts the trace
+    for (const runtime of ['node', 'deno', 'bun']) {
+      const server = of(runtime, SERVER);
+      const roll = rollOf(runtime);
+      const client = of(runtime, CLIENT);
+      assert.equal(server.name, 'GET /rolldice/{player}');
+      assert.equal(server.parentSpanId ?? '', parentId, `${runtime}'s SERVER span is a child of the previous hop's CLIENT span`);
+      assert.equal(roll.parentSpanId, server.spanId, `${runtime}'s roll is a child of its SERVER span`);
+      assert.equal(client.parentSpanId, roll.spanId, `${runtime}'s CLIENT span is a child of its roll`);
+      assert.equal(client.name, 'GET');
+      assert.equal(client.attributesObject['http.response.status_code'], 200);
+      assert.equal(server.resource['service.name'], `dice-${runtime}`);
+      assert.equal(client.scope.name, 'rolldice/http-client');
+      parentId = client.spanId;
+    }
+    assert.equal(of('node', CLIENT).attributesObject['url.full'], `${deno.url}/rolldice/Alice`);
+    assert.equal(of('deno', CLIENT).attributesObject['url.full'], `${bun.url}/rolldice/Alice`);
+    assert.equal(of('bun', CLIENT).attributesObject['url.full'], `${oracle.url}/rolldice/Alice`);
+
+    // What Bun, the last hop, sent on: the trace, its own CLIENT span as parent, and the baggage.
+    assert.equal(oracle.headers.length, 1);
+    assert.equal(oracle.headers[0]!.traceparent, `00-${traceId}-${parentId}-01`);
+    assert.equal(oracle.headers[0]!.baggage, 'player.tier=gold');
+
+    // Every hop logged the same roll, inside its roll span of the one trace.
+    const records = receiver.logRecords();
+    for (const runtime of ['node', 'deno', 'bun']) {
+      const record = records.find((r: any) => r.resource['process.runtime.name'] === runtime);
+      assert.ok(record, `a log record from ${runtime}`);
+      assert.equal(record.bodyValue, 'Alice is rolling the dice');
+      assert.equal(record.attributesObject.result, 3);
+      assert.equal(record.traceId, traceId);
+      assert.equal(record.spanId, rollOf(runtime).spanId);
+    }
+  } finally {
+    for (const service of services) service.signal('SIGTERM');
+    await Promise.all(services.map((s) => Promise.race([s.exited, new Promise((r) => setTimeout(r, 5_000))])));
+    for (const service of services) service.signal('SIGKILL');
+    await oracle.close();
+    await receiver.close();
+  }
+}, { timeoutMillis: 60_000 });

@@ -10,8 +10,8 @@ export function adapterCommand(runtime: RuntimeName): { command: string; args: s
   if (runtime === 'node') return { command, args: ['dist/node.js'] };
   if (runtime === 'bun') return { command, args: ['runtimes/bun.ts'] };
   // The same permission flags as `deno task start`, read from deno.json so they cannot drift.
-  const task: string = JSON.parse(readFileSync('deno.json', 'utf8')).tasks.start;
-  return { command, args: task.split(/\s+/).slice(1) };
+  const task: string = JSON.parse(readFileSync('deno.json', 'utf8')).tasks.start.command;
+  return { command, args: task.slice(task.indexOf(' run ') + 1).split(/\s+/) };
 }
 
 export interface RunningService {

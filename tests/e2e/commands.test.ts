@@ -1,0 +1,27 @@
+/** The commands the README tells users to type each serve the dice and print its telemetry. */
+import assert from 'node:assert/strict';
+import { test } from '../_harness.ts';
+import { RUNTIME_COMMANDS } from '../_runtimes.ts';
+import { collect, startService } from './_service.ts';
+
+const COMMANDS = [
+  { line: 'npm start', runtime: 'node', command: { command: 'npm', args: ['start', '--silent'] } },
+  { line: 'deno task start', runtime: 'deno', command: { command: RUNTIME_COMMANDS.deno.command, args: ['task', 'start'] } },
+  { line: 'bun run start', runtime: 'bun', command: { command: RUNTIME_COMMANDS.bun.command, args: ['run', 'start'] } },
+] as const;
+
+for (const { line, runtime, command } of COMMANDS) {
+  test(`\`${line}\` serves /rolldice/Alice on ${runtime} and prints its spans and log on SIGTERM`, async () => {
+    const service = await startService(runtime, { command, env: { OTEL_SERVICE_NAME: 'dice' } });
+    const response = await fetch(`${service.url}/rolldice/Alice`);
+    assert.equal(response.status, 200);
+    assert.match(await response.text(), /^[1-6]\n$/);
+    service.signal('SIGTERM');
+    await service.exited;
+    const printed = collect(service.stdout());
+    assert.deepEqual(printed.spans.map((s) => s.name).sort(), ['GET /rolldice/{player}', 'roll']);
+    assert.equal(printed.spans[0].resource['process.runtime.name'], runtime);
+    assert.equal(printed.logs[0]?.body.stringValue, 'Alice is rolling the dice');
+    assert.ok(printed.metrics.some((m) => m.name === 'dice.rolls'));
+  }, { timeoutMillis: 30_000 });
+}

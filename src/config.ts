@@ -94,7 +94,14 @@ const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
  * const config = parseConfig(process.env, (message) => console.error(message));
  * ```
  */
-export function parseConfig(env: Env, warn: Warn): ResolvedConfig {
+export function parseConfig(env: Env, report: Warn): ResolvedConfig {
+  // The general OTLP variables are read once per signal; say what is wrong with them once.
+  const said = new Set<string>();
+  const warn: Warn = (message) => {
+    if (said.has(message)) return;
+    said.add(message);
+    report(message);
+  };
   const read = (name: string): string | undefined => {
     const value = env[name]?.trim();
     return value ? value : undefined;

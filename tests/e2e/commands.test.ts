@@ -1,14 +1,14 @@
 /** The commands the README tells users to type each serve the dice and print its telemetry. */
 import assert from 'node:assert/strict';
 import { test } from '../_harness.ts';
-import { RUNTIME_COMMANDS } from '../_runtimes.ts';
+import { RUNTIME_COMMANDS, type RuntimeName } from '../_runtimes.ts';
 import { collect, startService } from './_service.ts';
 
-const COMMANDS = [
+const COMMANDS: { line: string; runtime: RuntimeName; command: { command: string; args: string[] } }[] = [
   { line: 'npm start', runtime: 'node', command: { command: 'npm', args: ['start', '--silent'] } },
   { line: 'deno task start', runtime: 'deno', command: { command: RUNTIME_COMMANDS.deno.command, args: ['task', 'start'] } },
   { line: 'bun run start', runtime: 'bun', command: { command: RUNTIME_COMMANDS.bun.command, args: ['run', 'start'] } },
-] as const;
+];
 
 for (const { line, runtime, command } of COMMANDS) {
   test(`\`${line}\` serves /rolldice/Alice on ${runtime} and prints its spans and log on SIGTERM`, async () => {

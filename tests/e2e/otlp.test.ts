@@ -35,10 +35,11 @@ function dicePoints(metrics: any[]): number {
 }
 
 for (const runtime of RUNTIMES) {
-  for (const variant of [
+  const variants: { name: string; env: Record<string, string>; contentType: string; encoding: string | undefined }[] = [
     { name: 'protobuf', env: {}, contentType: 'application/x-protobuf', encoding: undefined },
     { name: 'json + gzip', env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' }, contentType: 'application/json', encoding: 'gzip' },
-  ]) {
+  ];
+  for (const variant of variants) {
     test(`${runtime}: exports exactly the requests' spans, logs and metrics over OTLP ${variant.name}`, async () => {
       const receiver = await startOtlpReceiver();
       try {

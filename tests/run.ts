@@ -3,7 +3,10 @@
  * and Bun, then the end-to-end suites, which start each runtime's adapter as a real process.
  * Ends with one line `N passed, N failed` and exits non-zero on any failure.
  *
- * Options: `--runtime=node,deno,bun` (unit suites to run), `--suite=unit,e2e`,
+ * The type checks (`tsc` for the core, Node and Bun adapters; `deno check` for the Deno
+ * adapter with Deno's own types) count as tests too.
+ *
+ * Options: `--runtime=node,deno,bun` (unit suites to run), `--suite=check,unit,e2e`,
  * `--grep=text` (only tests whose name contains text).
  */
 import { spawn } from 'node:child_process';
@@ -85,7 +88,7 @@ function printResult(suite: Suite, r: Result): void {
 }
 
 const runtimes = (option('runtime') ?? 'node,deno,bun').split(',') as RuntimeName[];
-const suites = (option('suite') ?? 'unit,e2e').split(',');
+const suites = (option('suite') ?? 'check,unit,e2e').split(',');
 
 const unitSuites: Suite[] = suites.includes('unit')
   ? runtimes.map((runtime) => ({ label: `${runtime}`, runtime, files: testFiles('tests/unit') }))
@@ -118,6 +121,39 @@ async function run(batch: Suite[]): Promise<void> {
   }
 }
 
+const TYPE_CHECKS = [
+  ['node_modules/.bin/tsc', '-p', 'tsconfig.json'],
+  ['node_modules/.bin/tsc', '-p', 'tsconfig.bun.json'],
+  [RUNTIME_COMMANDS.deno.command, 'check', 'mod.ts', 'runtimes/deno.ts'],
+];
+
+function typeCheck(command: string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('error', (error) => (output += error.message));
+    child.on('close', (code) => {
+      const name = `${command[0]!.split('/').pop()} ${command.slice(1).join(' ')}`;
+      const result: Result = {
+        runtime: 'check',
+        file: 'type-check',
+        name,
+        status: code === 0 ? 'passed' : 'failed',
+        millis: performance.now() - started,
+        error: code === 0 ? undefined : output,
+      };
+      if (code === 0) passed++;
+      else failed++;
+      printResult({ label: 'check', runtime: 'node', files: [] }, result);
+      resolve();
+    });
+  });
+}
+
+if (suites.includes('check')) await Promise.all(TYPE_CHECKS.map(typeCheck));
 await run(unitSuites);
 await run(e2eSuites);
 

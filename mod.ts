@@ -5,7 +5,7 @@
  * @module
  */
 
-export { createApp, type CreateAppOptions } from './src/app.ts';
+export { createApp, type CreateAppOptions, DEFAULT_UPSTREAM_TIMEOUT_MILLIS } from './src/app.ts';
 export {
   type BatchConfig,
   type ExporterName,
@@ -25,6 +25,12 @@ export {
   createConsoleSpanExporter,
 } from './src/console-exporters.ts';
 export {
+  createInstrumentedFetch,
+  HTTP_CLIENT_SCOPE,
+  instrumentGlobalFetch,
+  type InstrumentedFetchOptions,
+} from './src/http-client.ts';
+export {
   createHttpServerInstrumentation,
   type FetchHandler,
   HTTP_SERVER_SCOPE,
@@ -34,7 +40,19 @@ export {
   type ServerRequestInfo,
 } from './src/http-server.ts';
 export { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter } from './src/otlp/exporters.ts';
-export { createRollDice, MAX_PLAYER_NAME_LENGTH, ROLLDICE_SCOPE, type RollDiceOptions } from './src/rolldice.ts';
+export {
+  createW3CBaggagePropagator,
+  createW3CPropagator,
+  createW3CTraceContextPropagator,
+  W3CTraceState,
+} from './src/propagation.ts';
+export {
+  createRollDice,
+  MAX_PLAYER_NAME_LENGTH,
+  ROLLDICE_SCOPE,
+  type RollDiceOptions,
+  type RollDiceUpstream,
+} from './src/rolldice.ts';
 export { createRouter, type Route, type RouteRequestInfo, textResponse } from './src/router.ts';
 export { consoleOutput, type Output, type RuntimeInfo } from './src/runtime.ts';
 export { setupTelemetry, type SetupTelemetryOptions, type Telemetry } from './src/sdk.ts';

@@ -31,7 +31,8 @@ console.error(`rolldice: listening on http://${hostname}:${server.port} (bun ${B
 const onSignal = createGracefulShutdown({
   stopServer: () => server.stop(),
   shutdownTelemetry: () => service.telemetry.shutdown(),
-  exit: (code) => process.exit(code),
+  // Exit once what was printed has reached stdout (a pipe may still hold some).
+  exit: (code) => process.stdout.write('', () => process.exit(code)),
   log: (message) => console.error(message),
 });
 process.on('SIGINT', onSignal);

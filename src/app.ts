@@ -1,3 +1,4 @@
+import { createInstrumentedFetch } from './http-client.ts';
 import { createHttpServerInstrumentation, type FetchHandler } from './http-server.ts';
 import { createRollDice } from './rolldice.ts';
 import { createRouter } from './router.ts';
@@ -6,7 +7,20 @@ import type { Telemetry } from './sdk.ts';
 export interface CreateAppOptions {
   /** A number in [0, 1), like `Math.random`. @default Math.random */
   random?: () => number;
+  /**
+   * The base URL of another dice service (e.g. `http://dice-b:8080`, `ROLLDICE_UPSTREAM`) whose
+   * `/rolldice/{player}` answers every roll, called with an instrumented fetch inside the `roll`
+   * span; its failures become `502`. @default undefined: roll here
+   */
+  upstream?: string;
+  /** How long to wait for the upstream's answer. @default 5000 */
+  upstreamTimeoutMillis?: number;
+  /** The fetch under the instrumented one that calls the upstream. @default globalThis.fetch */
+  fetch?: typeof fetch;
 }
+
+/** The default of {@link CreateAppOptions.upstreamTimeoutMillis}. */
+export const DEFAULT_UPSTREAM_TIMEOUT_MILLIS = 5_000;
 
 /**
  * The dice service as one web-standard handler: `GET /rolldice`, `/rolldice/` and
@@ -19,7 +33,17 @@ export interface CreateAppOptions {
  * ```
  */
 export function createApp(telemetry: Telemetry, options: CreateAppOptions = {}): FetchHandler {
-  const rollDice = createRollDice({ ...telemetry, ...options });
+  const { random, upstream, upstreamTimeoutMillis = DEFAULT_UPSTREAM_TIMEOUT_MILLIS } = options;
+  if (upstream !== undefined) checkUpstream(upstream);
+  const rollDice = createRollDice({
+    ...telemetry,
+    random,
+    upstream: upstream === undefined ? undefined : {
+      url: upstream,
+      fetch: createInstrumentedFetch({ ...telemetry, fetch: options.fetch }),
+      timeoutMillis: upstreamTimeoutMillis,
+    },
+  });
   const instrumentation = telemetry.enabled ? createHttpServerInstrumentation(telemetry) : undefined;
   return createRouter(
     [
@@ -29,4 +53,17 @@ export function createApp(telemetry: Telemetry, options: CreateAppOptions = {}):
     ],
     instrumentation,
   );
+}
+
+/** Refuses an upstream that cannot work, at startup rather than on every roll. */
+function checkUpstream(upstream: string): void {
+  let url: URL;
+  try {
+    url = new URL(upstream);
+  } catch {
+    throw new Error(`The upstream ${JSON.stringify(upstream)} is not an absolute URL, e.g. http://dice-b:8080`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new Error(`The upstream ${JSON.stringify(upstream)} is not an http or https URL`);
+  }
 }

@@ -2,10 +2,13 @@ import {
   type Attributes,
   type LoggerProvider,
   type MeterProvider,
+  type Span,
   SeverityNumber,
+  SpanStatusCode,
   type TracerProvider,
   ValueType,
 } from '@opentelemetry/api';
+import { redactUrl } from './http-client.ts';
 import { textResponse } from './router.ts';
 
 /** The instrumentation scope of the dice's own spans, metrics and logs, as in the seed. */
@@ -20,14 +23,28 @@ export interface RollDiceOptions {
   loggerProvider: LoggerProvider;
   /** A number in [0, 1), like `Math.random`. @default Math.random */
   random?: () => number;
+  /** Take the rolls from another dice service instead of rolling here. */
+  upstream?: RollDiceUpstream;
+}
+
+/** Another dice service whose `/rolldice/{player}` answers the rolls. */
+export interface RollDiceUpstream {
+  /** Its base URL, e.g. `http://dice-b:8080`; `/rolldice/...` is appended to its path. */
+  url: string;
+  /** The fetch that calls it, normally an instrumented one. */
+  fetch: typeof fetch;
+  /** How long to wait for its answer, body included. */
+  timeoutMillis: number;
 }
 
 /**
  * The seed's `rolldice` handler: rolls 1..6 inside a `roll` span, logs who rolled with the
  * result, and counts the roll on `dice.rolls` by `roll.value`.
  */
-export function createRollDice(options: RollDiceOptions): (player: string | undefined) => Response {
-  const { random = Math.random } = options;
+export function createRollDice(
+  options: RollDiceOptions,
+): (player: string | undefined) => Response | Promise<Response> {
+  const { random = Math.random, upstream } = options;
   const tracer = options.tracerProvider.getTracer(ROLLDICE_SCOPE);
   const logger = options.loggerProvider.getLogger(ROLLDICE_SCOPE);
   const rolls = options.meterProvider.getMeter(ROLLDICE_SCOPE).createCounter('dice.rolls', {
@@ -35,6 +52,8 @@ export function createRollDice(options: RollDiceOptions): (player: string | unde
     unit: '{roll}',
     valueType: ValueType.INT,
   });
+  // Credentials in the upstream's URL are not for the client's eyes.
+  const upstreamShown = upstream === undefined ? '' : redactUrl(new URL(upstream.url));
   // One attribute set per face, made once rather than per request.
   const faces: Attributes[] = [1, 2, 3, 4, 5, 6].map((value) => ({ 'roll.value': value }));
 
@@ -42,8 +61,7 @@ export function createRollDice(options: RollDiceOptions): (player: string | unde
     if (player !== undefined && player.length > MAX_PLAYER_NAME_LENGTH) {
       return textResponse(400, `Bad Request: the player name is longer than ${MAX_PLAYER_NAME_LENGTH} characters`);
     }
-    return tracer.startActiveSpan('roll', (span) => {
-      const roll = 1 + Math.floor(random() * 6);
+    const record = (span: Span, roll: number): Response => {
       // Emitted inside the active `roll` span, so the record carries its trace and span ids.
       logger.emit({
         severityNumber: SeverityNumber.INFO,
@@ -55,6 +73,77 @@ export function createRollDice(options: RollDiceOptions): (player: string | unde
       rolls.add(1, faces[roll - 1]);
       span.end();
       return textResponse(200, String(roll));
+    };
+    if (upstream === undefined) {
+      return tracer.startActiveSpan('roll', (span) => record(span, 1 + Math.floor(random() * 6)));
+    }
+    // The upstream's client span is a child of `roll`, which is active while it is called.
+    return tracer.startActiveSpan('roll', async (span) => {
+      const rolled = await rollUpstream(upstream, player);
+      if (typeof rolled === 'number') return record(span, rolled);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `the upstream ${rolled}` });
+      span.end();
+      return textResponse(502, `Bad Gateway: the upstream at ${upstreamShown} ${rolled}`);
     });
   };
+}
+
+// A roll is "1\n" to "6\n"; more than this many bytes is not a roll, whatever follows.
+const MAX_ROLL_BYTES = 64;
+
+/** The upstream's roll, or why there is none (a phrase that follows "the upstream at URL"). */
+async function rollUpstream(upstream: RollDiceUpstream, player: string | undefined): Promise<number | string> {
+  const base = new URL(upstream.url);
+  base.pathname = `${base.pathname.replace(/\/+$/, '')}/rolldice${player === undefined ? '' : `/${encodeURIComponent(player)}`}`;
+  base.search = '';
+  base.hash = '';
+  const signal = AbortSignal.timeout(upstream.timeoutMillis);
+  try {
+    const response = await upstream.fetch(base.href, { signal, headers: { accept: 'text/plain' } });
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      return `answered ${response.status} rather than 200`;
+    }
+    const body = await readAtMost(response, MAX_ROLL_BYTES);
+    const text = body.trim();
+    return /^[1-6]$/.test(text)
+      ? Number(text)
+      : `answered ${JSON.stringify(text.slice(0, 20))} rather than a roll from 1 to 6`;
+  } catch (error) {
+    if (signal.aborted) return `did not answer within ${upstream.timeoutMillis} ms`;
+    return `cannot be reached: ${describeError(error)}`;
+  }
+}
+
+/** The start of a body as text, without reading (or waiting for) the rest. */
+async function readAtMost(response: Response, limit: number): Promise<string> {
+  if (response.body === null) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  try {
+    while (length <= limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      length += value.length;
+    }
+  } finally {
+    if (length > limit) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+  const bytes = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return new TextDecoder().decode(bytes.subarray(0, limit + 1));
+}
+
+function describeError(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  // Node says "fetch failed" and puts the useful part (ECONNREFUSED ...) in `cause`.
+  const cause = error.cause instanceof Error ? error.cause.message : undefined;
+  return cause && !error.message.includes(cause) ? `${error.message} (${cause})` : error.message;
 }

@@ -11,7 +11,6 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { LoggerProvider as ApiLoggerProvider } from '@opentelemetry/api';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
 import {
@@ -28,6 +27,7 @@ import type { LogLevel, ResolvedConfig, SamplerConfig } from './config.ts';
 import { createConsoleLogExporter, createConsoleMetricExporter, createConsoleSpanExporter } from './console-exporters.ts';
 import { registerContextManager } from './context.ts';
 import { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter } from './otlp/exporters.ts';
+import { createW3CPropagator } from './propagation.ts';
 import { createResource } from './resource.ts';
 import { consoleOutput, type Output, type RuntimeInfo } from './runtime.ts';
 
@@ -154,10 +154,9 @@ async function settleAll(promises: Promise<unknown>[], message: string): Promise
   if (errors.length > 0) throw new AggregateError(errors, message);
 }
 
+/** The W3C propagators of core, made exact where they are not (see propagation.ts). */
 function createPropagator(names: ResolvedConfig['propagators']): TextMapPropagator {
-  return new CompositePropagator({
-    propagators: names.map((name) => (name === 'baggage' ? new W3CBaggagePropagator() : new W3CTraceContextPropagator())),
-  });
+  return createW3CPropagator(names);
 }
 
 function createSampler({ name, ratio }: SamplerConfig): Sampler {

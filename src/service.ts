@@ -6,7 +6,10 @@ import { setupTelemetry, type Telemetry } from './sdk.ts';
 
 export interface StartServiceOptions {
   runtime: RuntimeInfo;
-  /** The environment to read `OTEL_*` from, e.g. `process.env` or `Deno.env.toObject()`. */
+  /**
+   * The environment to read `OTEL_*` and `ROLLDICE_UPSTREAM` (another dice service to take the
+   * rolls from, e.g. `http://dice-b:8080`) from, e.g. `process.env` or `Deno.env.toObject()`.
+   */
   env: Readonly<Record<string, string | undefined>>;
   /** @default consoleOutput */
   output?: Output;
@@ -23,5 +26,6 @@ export function startService(options: StartServiceOptions): Service {
   const { runtime, env, output = consoleOutput } = options;
   const config = parseConfig(env, (message) => output.stderr(`rolldice: ${message}`));
   const telemetry = setupTelemetry({ config, runtime, output });
-  return { fetch: createApp(telemetry), config, telemetry };
+  const upstream = env.ROLLDICE_UPSTREAM || undefined;
+  return { fetch: createApp(telemetry, { upstream }), config, telemetry };
 }

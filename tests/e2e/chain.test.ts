@@ -127,3 +127,66 @@ test('the chain node -> deno -> bun: one request is one trace, linked across the
     await receiver.close();
   }
 }, { timeoutMillis: 60_000 });
+
+/** A GET with header lines exactly as given, repeated names included (fetch would join them). */
+function rawGet(url: string, lines: [string, string][]): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    // With header lines given as a list, Node adds no Host header of its own.
+    const request = http.request(url, { headers: [['host', new URL(url).host], ...lines].flat() }, (response) => {
+      let body = '';
+      response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => resolve({ status: response.statusCode!, body }));
+    });
+    request.on('error', reject).end();
+  });
+}
+
+test('the chain node -> deno -> bun: each server combines repeated trace context and baggage lines as W3C says', async () => {
+  const receiver = await startOtlpReceiver();
+  const oracle = await startOracle('5');
+  const services: RunningService[] = [];
+  const env = (upstream: string) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ROLLDICE_UPSTREAM: upstream });
+  const T1 = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const T2 = '4bf92f3577b34da6a3ce929d0e0e4737';
+  const P = '00f067aa0ba902b7';
+  try {
+    const bun = await startService('bun', { env: env(oracle.url) });
+    services.push(bun);
+    const deno = await startService('deno', { env: env(bun.url) });
+    services.push(deno);
+    const node = await startService('node', { env: env(deno.url) });
+    services.push(node);
+    // Whatever the entry server understood travels the rest of the chain to the oracle.
+    for (const entry of [node, deno, bun]) {
+      const sent = oracle.headers.length;
+      const twoParents = await rawGet(`${entry.url}/rolldice`, [
+        ['traceparent', `00-${T1}-${P}-01`],
+        ['traceparent', `00-${T2}-${P}-01`],
+        ['tracestate', 'congo=t61rcWkgMzE'],
+      ]);
+      assert.equal(twoParents.body, '5\n', `${entry.runtime}: ${twoParents.body}`);
+      const restarted = oracle.headers[sent]!;
+      assert.doesNotMatch(String(restarted.traceparent), new RegExp(`${T1}|${T2}`), `${entry.runtime} restarts the trace`);
+      assert.equal(restarted.tracestate, undefined, `${entry.runtime} drops the tracestate`);
+
+      const lines = await rawGet(`${entry.url}/rolldice/Bob`, [
+        ['traceparent', `00-${T1}-${P}-01`],
+        ['tracestate', 'rojo=00f067aa0ba902b7'],
+        ['baggage', 'player.tier=gold'],
+        ['tracestate', 'congo=t61rcWkgMzE'],
+        ['baggage', 'team=red%20dice;p'],
+      ]);
+      assert.equal(lines.body, '5\n', `${entry.runtime}: ${lines.body}`);
+      const continued = oracle.headers[sent + 1]!;
+      assert.match(String(continued.traceparent), new RegExp(`^00-${T1}-[0-9a-f]{16}-01$`), `${entry.runtime} continues the trace`);
+      assert.equal(continued.tracestate, 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE', `${entry.runtime} combines tracestate lines in order`);
+      assert.equal(continued.baggage, 'player.tier=gold,team=red%20dice;p', `${entry.runtime} combines baggage lines in order`);
+    }
+  } finally {
+    for (const service of services) service.signal('SIGTERM');
+    await Promise.all(services.map((s) => Promise.race([s.exited, new Promise((r) => setTimeout(r, 5_000))])));
+    for (const service of services) service.signal('SIGKILL');
+    await oracle.close();
+    await receiver.close();
+  }
+}, { timeoutMillis: 60_000 });

@@ -1,0 +1,218 @@
+import {
+  type Attributes,
+  context,
+  diag,
+  type MeterProvider,
+  metrics,
+  propagation,
+  SpanKind,
+  SpanStatusCode,
+  type TextMapPropagator,
+  trace,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import { isTracingSuppressed, suppressTracing } from '@opentelemetry/core';
+import {
+  ATTR_ERROR_TYPE,
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_SERVER_ADDRESS,
+  ATTR_SERVER_PORT,
+  ATTR_URL_FULL,
+  ATTR_URL_SCHEME,
+  ERROR_TYPE_VALUE_OTHER,
+  METRIC_HTTP_CLIENT_REQUEST_DURATION,
+} from '@opentelemetry/semantic-conventions';
+import { headersSetter } from './propagation.ts';
+import { VERSION } from './version.ts';
+
+/** The instrumentation scope of the client spans and metrics. */
+export const HTTP_CLIENT_SCOPE = 'rolldice/http-client';
+
+export interface InstrumentedFetchOptions {
+  /** @default the global tracer provider */
+  tracerProvider?: TracerProvider;
+  /** @default the global meter provider */
+  meterProvider?: MeterProvider;
+  /** Injects the active context into each request's headers. @default the global propagator */
+  propagator?: TextMapPropagator;
+  /** The fetch that sends the requests. @default globalThis.fetch at the time of the call */
+  fetch?: typeof fetch;
+}
+
+// The bucket boundaries the semantic conventions advise for http.client.request.duration.
+const DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+// The methods the semantic conventions know; anything else is reported as `_OTHER`.
+const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY', 'TRACE']);
+// The methods fetch upper-cases (Fetch standard, "normalize a method"); others go out as given.
+const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
+
+// Query keys whose values the semantic conventions ask to redact in url.full.
+const SENSITIVE_QUERY_KEYS = new Set([
+  'X-Amz-Signature',
+  'X-Amz-Credential',
+  'X-Amz-Security-Token',
+  'AWSAccessKeyId',
+  'Signature',
+  'sig',
+  'X-Goog-Signature',
+]);
+
+const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 };
+
+const INSTRUMENTED = Symbol.for('rolldice.instrumentedFetch');
+
+/**
+ * `url.full` as the semantic conventions want it: credentials replaced by `REDACTED:REDACTED`
+ * and the values of known signature query keys by `REDACTED`.
+ */
+export function redactUrl(url: URL): string {
+  const redacted = new URL(url.href);
+  if (redacted.username !== '' || redacted.password !== '') {
+    redacted.username = 'REDACTED';
+    redacted.password = 'REDACTED';
+  }
+  if (redacted.search.length > 1) {
+    // By hand rather than with URLSearchParams, which would re-encode every other value.
+    redacted.search = redacted.search.slice(1).split('&').map((pair) => {
+      const equals = pair.indexOf('=');
+      const key = equals < 0 ? pair : pair.slice(0, equals);
+      return SENSITIVE_QUERY_KEYS.has(key) ? `${key}=REDACTED` : pair;
+    }).join('&');
+  }
+  return redacted.href;
+}
+
+function requestUrl(input: RequestInfo | URL): URL | undefined {
+  const href = input instanceof URL ? input.href : typeof input === 'string' ? input : input.url;
+  try {
+    return new URL(href);
+  } catch {
+    return undefined;
+  }
+}
+
+function errorType(error: unknown): string {
+  return error instanceof Error && error.name ? error.name : ERROR_TYPE_VALUE_OTHER;
+}
+
+/**
+ * Creates a `fetch` that traces and measures every request it sends: a CLIENT span named
+ * after the method with the stable HTTP client semantic conventions, the request's headers
+ * carrying the active context (`traceparent`, `tracestate`, `baggage`), and a point on
+ * `http.client.request.duration`. The span ends when the response headers arrive, or when
+ * the request fails or is aborted. It wraps a fetch, it does not patch one; the caller's
+ * `Request` and `Headers` are never modified. Requests made while tracing is suppressed
+ * (as the OTLP exporters do) pass through untouched.
+ *
+ * @example
+ * ```ts
+ * const tracedFetch = createInstrumentedFetch({ ...telemetry });
+ * const response = await tracedFetch('http://dice.internal:8080/rolldice/Alice');
+ * ```
+ */
+export function createInstrumentedFetch(options: InstrumentedFetchOptions = {}): typeof fetch {
+  const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(HTTP_CLIENT_SCOPE, VERSION);
+  const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(HTTP_CLIENT_SCOPE, VERSION);
+  const propagator = options.propagator ?? propagation;
+  const send: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response> = options.fetch ??
+    ((input, init) => globalThis.fetch(input, init));
+  const duration = meter.createHistogram(METRIC_HTTP_CLIENT_REQUEST_DURATION, {
+    description: 'Duration of HTTP client requests.',
+    unit: 's',
+    advice: { explicitBucketBoundaries: DURATION_BUCKETS_SECONDS },
+  });
+
+  const instrumented = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const parent = context.active();
+    const url = requestUrl(input);
+    // Without a URL there is nothing to describe: the runtime's fetch rejects as it would.
+    if (isTracingSuppressed(parent) || url === undefined) return send(input, init);
+
+    const started = performance.now();
+    const given = init?.method ?? (input instanceof Request ? input.method : 'GET');
+    const sent = NORMALIZED_METHODS.has(given.toUpperCase()) ? given.toUpperCase() : given;
+    const known = KNOWN_METHODS.has(sent);
+    const method = known ? sent : '_OTHER';
+    const port = url.port === '' ? DEFAULT_PORTS[url.protocol] ?? 0 : Number(url.port);
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    const attributes: Attributes = {
+      [ATTR_HTTP_REQUEST_METHOD]: method,
+      [ATTR_SERVER_ADDRESS]: host,
+      [ATTR_SERVER_PORT]: port,
+      [ATTR_URL_FULL]: redactUrl(url),
+    };
+    if (!known) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = sent;
+    const span = tracer.startSpan(known ? method : 'HTTP', { kind: SpanKind.CLIENT, attributes }, parent);
+    const active = trace.setSpan(parent, span);
+
+    // A copy of the headers the request would have sent, with the context added: the
+    // caller's Headers and Request stay as they were.
+    const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+    propagator.inject(active, headers, headersSetter);
+
+    const metricAttributes: Attributes = {
+      [ATTR_HTTP_REQUEST_METHOD]: method,
+      [ATTR_SERVER_ADDRESS]: host,
+      [ATTR_SERVER_PORT]: port,
+      [ATTR_URL_SCHEME]: url.protocol.slice(0, -1),
+    };
+    try {
+      // Suppressed inside, so that a fetch which is itself instrumented (the global one after
+      // instrumentGlobalFetch(), say) adds no second span for the same call.
+      const response = await context.with(suppressTracing(active), () => send(input, { ...init, headers }));
+      const status = response.status;
+      span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+      metricAttributes[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;
+      // For a client, the server refusing (4xx) is as much a failure as it failing (5xx).
+      if (status >= 400) {
+        span.setAttribute(ATTR_ERROR_TYPE, String(status));
+        span.setStatus({ code: SpanStatusCode.ERROR });
+        metricAttributes[ATTR_ERROR_TYPE] = String(status);
+      }
+      return response;
+    } catch (error) {
+      const type = errorType(error);
+      span.setAttribute(ATTR_ERROR_TYPE, type);
+      span.recordException(error instanceof Error ? error : String(error));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      metricAttributes[ATTR_ERROR_TYPE] = type;
+      throw error;
+    } finally {
+      span.end();
+      duration.record((performance.now() - started) / 1000, metricAttributes);
+    }
+  };
+  // Keep what the runtime hangs on its fetch (Bun's `fetch.preconnect`).
+  Object.assign(instrumented, options.fetch ?? globalThis.fetch);
+  Object.defineProperty(instrumented, INSTRUMENTED, { value: true });
+  return instrumented as typeof fetch;
+}
+
+/**
+ * Replaces `globalThis.fetch` with an instrumented one (see {@link createInstrumentedFetch}),
+ * for code that calls the global fetch directly. Opt-in, and undone by the function it
+ * returns; a second call while installed changes nothing.
+ *
+ * @example
+ * ```ts
+ * const uninstall = instrumentGlobalFetch({ ...telemetry });
+ * await fetch('http://example.com/'); // traced
+ * uninstall();
+ * ```
+ */
+export function instrumentGlobalFetch(options: Omit<InstrumentedFetchOptions, 'fetch'> = {}): () => void {
+  const original = globalThis.fetch;
+  if ((original as unknown as Record<symbol, unknown>)[INSTRUMENTED]) {
+    diag.warn('globalThis.fetch is already instrumented; leaving it as it is');
+    return () => {};
+  }
+  const instrumented = createInstrumentedFetch({ ...options, fetch: original });
+  globalThis.fetch = instrumented;
+  return () => {
+    // Only if nobody replaced it since, so as not to drop their wrapper.
+    if (globalThis.fetch === instrumented) globalThis.fetch = original;
+  };
+}

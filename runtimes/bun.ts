@@ -6,7 +6,7 @@ import { createGracefulShutdown, startService } from '../mod.ts';
 
 const port = Number(Bun.env.PORT || 8080);
 const hostname = Bun.env.HOST || '0.0.0.0';
-const service = startService({ runtime: { name: 'bun', version: Bun.version }, env: Bun.env });
+const service = startService({ runtime: { name: 'bun', version: Bun.version }, env: Bun.env, exit: (code) => process.exit(code) });
 
 let server: ReturnType<typeof Bun.serve>;
 try {

@@ -17,7 +17,7 @@ if (env.OTEL_DENO === 'true') {
 
 const port = Number(env.PORT || 8080);
 const hostname = env.HOST || '0.0.0.0';
-const service = startService({ runtime: { name: 'deno', version: Deno.version.deno }, env });
+const service = startService({ runtime: { name: 'deno', version: Deno.version.deno }, env, exit: (code) => Deno.exit(code) });
 
 let server: Deno.HttpServer<Deno.NetAddr>;
 try {

@@ -10,7 +10,7 @@ import { createGracefulShutdown, startService } from '../mod.ts';
 
 const port = Number(process.env.PORT || 8080);
 const host = process.env.HOST || undefined; // undefined: every interface, IPv6 and IPv4
-const service = startService({ runtime: { name: 'node', version: process.versions.node }, env: process.env });
+const service = startService({ runtime: { name: 'node', version: process.versions.node }, env: process.env, exit: (code) => process.exit(code) });
 
 const server = createServer(
   {

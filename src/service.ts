@@ -13,6 +13,8 @@ export interface StartServiceOptions {
   env: Readonly<Record<string, string | undefined>>;
   /** @default consoleOutput */
   output?: Output;
+  /** Ends the process, after one line on stderr, when the service cannot start. */
+  exit(code: number): never;
 }
 
 export interface Service {
@@ -21,11 +23,20 @@ export interface Service {
   readonly telemetry: Telemetry;
 }
 
-/** Everything an adapter needs: the configuration read, telemetry set up, the handler built. */
+/**
+ * Everything an adapter needs: the configuration read, telemetry set up, the handler built.
+ * A service that cannot start (e.g. a malformed `ROLLDICE_UPSTREAM`) says why in one line
+ * and exits 1.
+ */
 export function startService(options: StartServiceOptions): Service {
   const { runtime, env, output = consoleOutput } = options;
   const config = parseConfig(env, (message) => output.stderr(`rolldice: ${message}`));
   const telemetry = setupTelemetry({ config, runtime, output });
   const upstream = env.ROLLDICE_UPSTREAM || undefined;
-  return { fetch: createApp(telemetry, { upstream }), config, telemetry };
+  try {
+    return { fetch: createApp(telemetry, { upstream }), config, telemetry };
+  } catch (error) {
+    output.stderr(`rolldice: cannot start: ${error instanceof Error ? error.message : String(error)}`);
+    return options.exit(1);
+  }
 }

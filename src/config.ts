@@ -1,6 +1,6 @@
 /**
  * The resolved configuration of the service's telemetry: a plain object, built by the
- * adapters from the environment with `parseConfig(env)`, or by hand by an embedder.
+ * adapters from the environment with `parseConfig(env, warn)`, or by hand by an embedder.
  */
 
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
@@ -81,98 +81,16 @@ type Env = Readonly<Record<string, string | undefined>>;
 type Warn = (message: string) => void;
 type Signal = 'traces' | 'metrics' | 'logs';
 
+/** What a parser makes of a variable's text: a value, a problem, or both (a partly usable value). */
+type Parsed<T> = { value: T; problem?: string } | { value?: undefined; problem: string };
+type Parser<T> = (text: string) => Parsed<T>;
+
 const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
-
 /**
- * Reads the standard `OTEL_*` variables (the OpenTelemetry specification's "Environment
- * Variable Specification" and OTLP exporter configuration) into a resolved configuration.
- * Never throws: an invalid value gets one `warn` naming the variable, the value and what is
- * used instead. Empty values count as unset, as the specification says.
- *
- * @example
- * ```ts
- * const config = parseConfig(process.env, (message) => console.error(message));
- * ```
+ * The largest integer the specification asks implementations to accept (2³¹ − 1). It is also
+ * the longest delay `setTimeout` takes, which makes it the "indefinite" of a zero timeout.
  */
-export function parseConfig(env: Env, report: Warn): ResolvedConfig {
-  // The general OTLP variables are read once per signal; say what is wrong with them once.
-  const said = new Set<string>();
-  const warn: Warn = (message) => {
-    if (said.has(message)) return;
-    said.add(message);
-    report(message);
-  };
-  const read = (name: string): string | undefined => {
-    const value = env[name]?.trim();
-    return value ? value : undefined;
-  };
-  const number = (name: string, fallback: number, min = 0): number => parseNumber(read(name), name, fallback, min, warn);
-  const batch = (prefix: string, scheduledDelayMillis: number): BatchConfig => {
-    const maxQueueSize = number(`${prefix}_MAX_QUEUE_SIZE`, 2048, 1);
-    let maxExportBatchSize = number(`${prefix}_MAX_EXPORT_BATCH_SIZE`, 512, 1);
-    if (maxExportBatchSize > maxQueueSize) {
-      warn(`${prefix}_MAX_EXPORT_BATCH_SIZE (${maxExportBatchSize}) is larger than ${prefix}_MAX_QUEUE_SIZE, using ${maxQueueSize}`);
-      maxExportBatchSize = maxQueueSize;
-    }
-    return {
-      scheduledDelayMillis: number(`${prefix}_SCHEDULE_DELAY`, scheduledDelayMillis),
-      exportTimeoutMillis: number(`${prefix}_EXPORT_TIMEOUT`, 30_000),
-      maxQueueSize,
-      maxExportBatchSize,
-    };
-  };
-  const exporters = (signal: Signal): ExporterName[] => {
-    const name = `OTEL_${signal.toUpperCase()}_EXPORTER`;
-    const value = read(name);
-    // Deliberately not the spec's `otlp` default: with nothing configured the service prints
-    // its telemetry like the seed does, and configuring an OTLP endpoint switches to OTLP.
-    if (value === undefined) {
-      const endpoint = read('OTEL_EXPORTER_OTLP_ENDPOINT') ?? read(`OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_ENDPOINT`);
-      return endpoint === undefined ? ['console'] : ['otlp'];
-    }
-    return parseExporters(value, name, warn);
-  };
-  const valueLengthLimit = read('OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT');
-
-  return {
-    disabled: parseBoolean(read('OTEL_SDK_DISABLED'), 'OTEL_SDK_DISABLED', warn),
-    serviceName: read('OTEL_SERVICE_NAME'),
-    resourceAttributes: parseResourceAttributes(read('OTEL_RESOURCE_ATTRIBUTES'), warn),
-    propagators: parsePropagators(read('OTEL_PROPAGATORS'), warn),
-    logLevel: parseChoice(read('OTEL_LOG_LEVEL'), 'OTEL_LOG_LEVEL', LOG_LEVELS, 'info', warn),
-    limits: {
-      attributeValueLengthLimit: valueLengthLimit === undefined
-        ? undefined
-        : parseNumber(valueLengthLimit, 'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT', Number.POSITIVE_INFINITY, 0, warn),
-      attributeCountLimit: number('OTEL_ATTRIBUTE_COUNT_LIMIT', 128),
-    },
-    traces: {
-      exporters: exporters('traces'),
-      otlp: parseOtlp('traces', read, warn),
-      sampler: parseSampler(read('OTEL_TRACES_SAMPLER'), read('OTEL_TRACES_SAMPLER_ARG'), warn),
-      batch: batch('OTEL_BSP', 5_000),
-    },
-    metrics: {
-      exporters: exporters('metrics'),
-      otlp: parseOtlp('metrics', read, warn),
-      exportIntervalMillis: number('OTEL_METRIC_EXPORT_INTERVAL', 60_000, 1),
-      exportTimeoutMillis: number('OTEL_METRIC_EXPORT_TIMEOUT', 30_000, 1),
-      temporalityPreference: parseChoice(
-        read('OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE'),
-        'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE',
-        ['cumulative', 'delta', 'lowmemory'] as const,
-        'cumulative',
-        warn,
-      ),
-    },
-    logs: {
-      exporters: exporters('logs'),
-      otlp: parseOtlp('logs', read, warn),
-      batch: batch('OTEL_BLRP', 1_000),
-    },
-  };
-}
-
+const MAX_INTEGER = 2_147_483_647;
 const LOG_LEVELS = ['none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'] as const;
 const SAMPLERS = [
   'always_on',
@@ -182,170 +100,300 @@ const SAMPLERS = [
   'parentbased_always_off',
   'parentbased_traceidratio',
 ] as const;
+const DEFAULT_PROPAGATORS: PropagatorName[] = ['tracecontext', 'baggage'];
+// The specification's deprecated alias, which it asks new implementations not to accept.
+const EXPORTER_HINTS: Readonly<Record<string, string>> = { logging: 'logging is a deprecated name of console and not supported' };
 
-function parseBoolean(value: string | undefined, name: string, warn: Warn): boolean {
-  if (value === undefined) return false;
-  const lower = value.toLowerCase();
-  if (lower === 'true') return true;
-  if (lower !== 'false') warn(`Cannot parse ${name}: current value is "${value}", using false`);
-  return false;
-}
+/**
+ * Reads the standard `OTEL_*` variables (the OpenTelemetry specification's "Environment
+ * Variable Specification" and OTLP exporter configuration) into a resolved configuration.
+ * Pure: reads only `env`. Never throws: an invalid value gets one `warn` naming the variable,
+ * the value and what is used instead, and is then ignored as if unset, as the spec asks; a
+ * signal's own OTLP variable that is invalid thus gives way to the general one. Empty values
+ * count as unset, and values are trimmed.
+ *
+ * @example
+ * ```ts
+ * const config = parseConfig(process.env, (message) => console.error(message));
+ * ```
+ */
+export function parseConfig(env: Env, warn: Warn): ResolvedConfig {
+  // The value of a variable, or undefined when it is unset or invalid (after one warning).
+  const variable = <T>(name: string, parse: Parser<T>, fallback: T, show: (value: T) => string = String, secret = false) => {
+    const raw = env[name];
+    const text = raw?.trim();
+    if (raw === undefined || !text) return undefined;
+    const result = parse(text);
+    if (result.problem !== undefined) {
+      reportInvalid(warn, name, secret ? undefined : raw, show(result.value ?? fallback), result.problem);
+    }
+    return result.value;
+  };
+  const setting = <T>(name: string, parse: Parser<T>, fallback: T, show?: (value: T) => string): T =>
+    variable(name, parse, fallback, show) ?? fallback;
 
-function parseNumber(value: string | undefined, name: string, fallback: number, min: number, warn: Warn): number {
-  if (value === undefined) return fallback;
-  const parsed = Number(value);
-  if (Number.isInteger(parsed) && parsed >= min) return parsed;
-  warn(`Cannot parse ${name}: current value is "${value}", using ${fallback}`);
-  return fallback;
-}
+  const batch = (prefix: 'OTEL_BSP' | 'OTEL_BLRP', scheduledDelayMillis: number): BatchConfig => {
+    const maxQueueSize = setting(`${prefix}_MAX_QUEUE_SIZE`, integer(1), 2048);
+    // The spec: the batch size must not exceed the queue size. A default that does is cut silently.
+    const withinQueue: Parser<number> = (text) => {
+      const parsed = integer(1)(text);
+      return parsed.value !== undefined && parsed.value > maxQueueSize
+        ? { value: maxQueueSize, problem: `it must not exceed ${prefix}_MAX_QUEUE_SIZE` }
+        : parsed;
+    };
+    return {
+      scheduledDelayMillis: setting(`${prefix}_SCHEDULE_DELAY`, integer(0), scheduledDelayMillis),
+      exportTimeoutMillis: setting(`${prefix}_EXPORT_TIMEOUT`, timeout, 30_000),
+      maxQueueSize,
+      maxExportBatchSize: setting(`${prefix}_MAX_EXPORT_BATCH_SIZE`, withinQueue, Math.min(512, maxQueueSize)),
+    };
+  };
 
-function parseChoice<T extends string>(
-  value: string | undefined,
-  name: string,
-  choices: readonly T[],
-  fallback: T,
-  warn: Warn,
-): T {
-  if (value === undefined) return fallback;
-  const lower = value.toLowerCase() as T;
-  if (choices.includes(lower)) return lower;
-  warn(`Cannot parse ${name}: current value is "${value}", using ${fallback}`);
-  return fallback;
-}
+  // OTLP: each option from the signal's own variable, else the general one (read, and warned
+  // about, once for all signals), else the default.
+  const generalEndpoint = variable('OTEL_EXPORTER_OTLP_ENDPOINT', httpUrl, DEFAULT_OTLP_ENDPOINT);
+  const generalHeaders = variable('OTEL_EXPORTER_OTLP_HEADERS', httpHeaders, {}, () => 'no headers', true);
+  const general = {
+    protocol: setting<OtlpProtocol>('OTEL_EXPORTER_OTLP_PROTOCOL', otlpProtocol, 'http/protobuf'),
+    headers: generalHeaders ?? {},
+    timeoutMillis: setting('OTEL_EXPORTER_OTLP_TIMEOUT', timeout, 10_000),
+    compression: setting('OTEL_EXPORTER_OTLP_COMPRESSION', choice(['gzip', 'none'] as const), 'none'),
+  };
+  const otlp = (signal: Signal): { config: OtlpExporterConfig; endpointConfigured: boolean } => {
+    const name = (option: string) => `OTEL_EXPORTER_OTLP_${signal.toUpperCase()}_${option}`;
+    const generalUrl = joinSignalPath(generalEndpoint ?? DEFAULT_OTLP_ENDPOINT, signal);
+    const ownUrl = variable(name('ENDPOINT'), signalUrl, generalUrl);
+    // Headers are one option: a signal's own list replaces the general one rather than merging.
+    const headersFallback = () => (generalHeaders ? 'OTEL_EXPORTER_OTLP_HEADERS' : 'no headers');
+    return {
+      endpointConfigured: ownUrl !== undefined || generalEndpoint !== undefined,
+      config: {
+        url: ownUrl ?? generalUrl,
+        protocol: setting(name('PROTOCOL'), otlpProtocol, general.protocol),
+        headers: variable(name('HEADERS'), httpHeaders, general.headers, headersFallback, true) ?? general.headers,
+        timeoutMillis: setting(name('TIMEOUT'), timeout, general.timeoutMillis),
+        compression: setting(name('COMPRESSION'), choice(['gzip', 'none'] as const), general.compression),
+      },
+    };
+  };
 
-/** Splits a comma-separated list, trimmed and lower-cased, without empty items or repeats. */
-function parseList(value: string): string[] {
-  return [...new Set(value.split(',').map((item) => item.trim().toLowerCase()).filter(Boolean))];
-}
+  // Project rule, deliberately not the spec's default of `otlp`: a signal whose exporter variable
+  // is unset (or invalid) prints to the console, unless an OTLP endpoint is configured for it
+  // (OTEL_EXPORTER_OTLP_ENDPOINT or its own OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT): then `otlp`.
+  // So the service shows its telemetry out of the box, and pointing it at a collector is enough.
+  const exporters = (signal: Signal, endpointConfigured: boolean): ExporterName[] =>
+    setting(
+      `OTEL_${signal.toUpperCase()}_EXPORTER`,
+      nameList(['otlp', 'console'] as const, 'exporters', EXPORTER_HINTS),
+      endpointConfigured ? ['otlp'] : ['console'],
+      showList,
+    );
 
-function parseExporters(value: string, name: string, warn: Warn): ExporterName[] {
-  const names = parseList(value);
-  if (names.length === 1 && names[0] === 'none') return [];
-  const exporters: ExporterName[] = [];
-  for (const item of names) {
-    if (item === 'otlp' || item === 'console') exporters.push(item);
-    else if (item === 'logging') {
-      warn(`${name}: "logging" is a deprecated name of "console", using console`);
-      exporters.push('console');
-    } else if (item === 'none') warn(`${name}: "none" is ignored next to other exporters`);
-    else warn(`${name}: exporter "${item}" is not supported, ignoring it`);
-  }
-  return [...new Set(exporters)];
-}
-
-function parsePropagators(value: string | undefined, warn: Warn): PropagatorName[] {
-  if (value === undefined) return ['tracecontext', 'baggage'];
-  const names = parseList(value);
-  if (names.length === 1 && names[0] === 'none') return [];
-  const propagators: PropagatorName[] = [];
-  for (const name of names) {
-    if (name === 'tracecontext' || name === 'baggage') propagators.push(name);
-    else if (name === 'none') warn('OTEL_PROPAGATORS: "none" is ignored next to other propagators');
-    else warn(`OTEL_PROPAGATORS: propagator "${name}" is not supported, ignoring it`);
-  }
-  return propagators;
-}
-
-function parseSampler(name: string | undefined, arg: string | undefined, warn: Warn): SamplerConfig {
-  const sampler = parseChoice(name, 'OTEL_TRACES_SAMPLER', SAMPLERS, 'parentbased_always_on', warn);
-  let ratio = 1;
-  if (arg !== undefined && sampler.endsWith('traceidratio')) {
-    const parsed = Number(arg);
-    if (Number.isFinite(parsed) && parsed >= 0 && parsed <= 1) ratio = parsed;
-    else warn(`Cannot parse OTEL_TRACES_SAMPLER_ARG: current value is "${arg}", using 1`);
-  }
-  return { name: sampler, ratio };
+  const sampler = setting('OTEL_TRACES_SAMPLER', choice(SAMPLERS), 'parentbased_always_on');
+  const [traces, metrics, logs] = [otlp('traces'), otlp('metrics'), otlp('logs')];
+  return {
+    disabled: setting('OTEL_SDK_DISABLED', boolean, false),
+    serviceName: env.OTEL_SERVICE_NAME?.trim() || undefined,
+    resourceAttributes: setting('OTEL_RESOURCE_ATTRIBUTES', decodeKeyValueList, {}, () => 'no attributes'),
+    propagators: setting('OTEL_PROPAGATORS', nameList(['tracecontext', 'baggage'] as const, 'propagators'), DEFAULT_PROPAGATORS, showList),
+    logLevel: setting('OTEL_LOG_LEVEL', choice(LOG_LEVELS), 'info'),
+    limits: {
+      attributeValueLengthLimit: setting<number | undefined>(
+        'OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT',
+        integer(0),
+        undefined,
+        (limit) => (limit === undefined ? 'no limit' : String(limit)),
+      ),
+      attributeCountLimit: setting('OTEL_ATTRIBUTE_COUNT_LIMIT', integer(0), 128),
+    },
+    traces: {
+      exporters: exporters('traces', traces.endpointConfigured),
+      otlp: traces.config,
+      sampler: {
+        name: sampler,
+        // The argument is read for the ratio samplers only, and so only when OTEL_TRACES_SAMPLER is set.
+        ratio: sampler.endsWith('traceidratio') ? setting('OTEL_TRACES_SAMPLER_ARG', probability, 1) : 1,
+      },
+      batch: batch('OTEL_BSP', 5_000),
+    },
+    metrics: {
+      exporters: exporters('metrics', metrics.endpointConfigured),
+      otlp: metrics.config,
+      // A Duration may be 0, but a periodic reader cannot export every 0 ms: the interval must be positive.
+      exportIntervalMillis: setting('OTEL_METRIC_EXPORT_INTERVAL', integer(1), 60_000),
+      exportTimeoutMillis: setting('OTEL_METRIC_EXPORT_TIMEOUT', timeout, 30_000),
+      temporalityPreference: setting(
+        'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE',
+        choice(['cumulative', 'delta', 'lowmemory'] as const),
+        'cumulative',
+      ),
+    },
+    logs: {
+      exporters: exporters('logs', logs.endpointConfigured),
+      otlp: logs.config,
+      batch: batch('OTEL_BLRP', 1_000),
+    },
+  };
 }
 
 /**
- * Parses a `key=value,key=value` list whose values are percent-encoded, the format of
- * `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS`. Returns undefined when any
- * member is malformed. (`@opentelemetry/core`'s parseKeyPairsIntoRecord skips bad members
- * silently, where the specification asks to reject the whole value.)
+ * Parses a `key=value,key=value` list the way the specification reads `OTEL_RESOURCE_ATTRIBUTES`
+ * and `OTEL_EXPORTER_OTLP_HEADERS`: W3C Baggage without properties, keys and values trimmed and
+ * percent-decoded (as UTF-8), a repeated key keeping its last value. Any error discards the whole
+ * value, with one warning naming `variable`, and gives `{}`.
+ *
+ * We do not use `@opentelemetry/core`'s `parseKeyPairsIntoRecord`: it skips bad members silently
+ * where the spec discards the whole value, drops empty values, and cuts values at `;`.
+ *
+ * @example
+ * ```ts
+ * parseKeyValueList('service.version=1.2,team=dice%20core', 'OTEL_RESOURCE_ATTRIBUTES', console.warn);
+ * // { 'service.version': '1.2', team: 'dice core' }
+ * ```
  */
-export function parseKeyValueList(value: string): Record<string, string> | undefined {
-  const record: Record<string, string> = {};
-  for (const member of value.split(',')) {
-    if (member.trim() === '') continue;
-    const equals = member.indexOf('=');
-    if (equals <= 0) return undefined;
-    const key = member.slice(0, equals).trim();
-    if (key === '') return undefined;
-    try {
-      record[key] = decodeURIComponent(member.slice(equals + 1).trim());
-    } catch {
-      return undefined;
-    }
-  }
-  return record;
-}
-
-function parseResourceAttributes(value: string | undefined, warn: Warn): Record<string, string> {
-  if (value === undefined) return {};
-  const attributes = parseKeyValueList(value);
-  if (attributes) return attributes;
-  // The specification: on any decoding error the whole value is discarded.
-  warn(`Cannot parse OTEL_RESOURCE_ATTRIBUTES: current value is "${value}", ignoring all of it`);
+export function parseKeyValueList(text: string, variable: string, warn: Warn): Record<string, string> {
+  const parsed = decodeKeyValueList(text);
+  if (parsed.value !== undefined) return parsed.value;
+  reportInvalid(warn, variable, text, '{}', parsed.problem);
   return {};
 }
 
-function parseOtlp(signal: Signal, read: (name: string) => string | undefined, warn: Warn): OtlpExporterConfig {
-  const SIGNAL = signal.toUpperCase();
-  // The signal's own variable wins over the general one, which wins over the default.
-  const pick = (option: string) => {
-    const specific = `OTEL_EXPORTER_OTLP_${SIGNAL}_${option}`;
-    const general = `OTEL_EXPORTER_OTLP_${option}`;
-    const value = read(specific);
-    if (value !== undefined) return { name: specific, value };
-    return { name: general, value: read(general) };
-  };
+function reportInvalid(warn: Warn, name: string, raw: string | undefined, fallback: string, problem: string): void {
+  const value = raw === undefined ? 'not shown as it may hold credentials' : JSON.stringify(raw);
+  warn(`Cannot parse ${name}: current value is ${value}, using ${fallback}${problem ? ` (${problem})` : ''}`);
+}
 
-  const endpoint = pick('ENDPOINT');
-  const defaultUrl = `${DEFAULT_OTLP_ENDPOINT}/v1/${signal}`;
-  let url = defaultUrl;
-  if (endpoint.value !== undefined) {
-    // The general endpoint is a base URL that gets the signal's path; a signal's own is used as given.
-    const candidate = endpoint.name.includes(`_${SIGNAL}_`)
-      ? endpoint.value
-      : `${endpoint.value.replace(/\/+$/, '')}/v1/${signal}`;
-    if (isHttpUrl(candidate)) url = candidate;
-    else warn(`Cannot parse ${endpoint.name}: current value is "${endpoint.value}", using ${defaultUrl}`);
+function decodeKeyValueList(text: string): Parsed<Record<string, string>> {
+  const entries = new Map<string, string>();
+  const members = text.split(',');
+  for (const [index, member] of members.entries()) {
+    if (member.trim() === '') continue; // an empty list element, e.g. from a trailing comma
+    const at = members.length > 1 ? `member ${index + 1}` : 'the member';
+    const equals = member.indexOf('=');
+    if (equals < 0) return { problem: `${at} is not key=value` };
+    const key = percentDecode(member.slice(0, equals).trim());
+    const value = percentDecode(member.slice(equals + 1).trim());
+    if (key === undefined || value === undefined) return { problem: `${at} has an invalid percent-encoding` };
+    if (key === '') return { problem: `${at} has no key` };
+    entries.set(key, value);
   }
+  // fromEntries, not assignment: a key such as `__proto__` stays an ordinary key.
+  return { value: Object.fromEntries(entries) };
+}
 
-  const protocolOption = pick('PROTOCOL');
-  let protocol: OtlpProtocol = 'http/protobuf';
-  if (protocolOption.value !== undefined) {
-    const lower = protocolOption.value.toLowerCase();
-    if (lower === 'http/protobuf' || lower === 'http/json') protocol = lower;
-    else if (lower === 'grpc') warn(`${protocolOption.name}: grpc is not supported, using http/protobuf`);
-    else warn(`Cannot parse ${protocolOption.name}: current value is "${protocolOption.value}", using http/protobuf`);
+function percentDecode(text: string): string | undefined {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return undefined;
   }
+}
 
-  const headersOption = pick('HEADERS');
-  let headers: Record<string, string> = {};
-  if (headersOption.value !== undefined) {
-    const parsed = parseKeyValueList(headersOption.value);
-    if (parsed) headers = parsed;
-    // The value is not shown: headers often hold credentials.
-    else warn(`Cannot parse ${headersOption.name}: expected key=value pairs with percent-encoded values, sending no extra headers`);
+// HTTP field names are tokens; values are visible ASCII, spaces and tabs. Anything else would
+// make `Headers` throw at export time, or send a non-ASCII character as a Latin-1 byte.
+const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const HTTP_FIELD_VALUE = /^[\t\x20-\x7e]*$/;
+
+/** A header list; names are lower-cased, as header names are case-insensitive. */
+function httpHeaders(text: string): Parsed<Record<string, string>> {
+  const parsed = decodeKeyValueList(text);
+  if (parsed.value === undefined) return parsed;
+  const headers = new Map<string, string>();
+  for (const [name, value] of Object.entries(parsed.value)) {
+    if (!HTTP_TOKEN.test(name) || !HTTP_FIELD_VALUE.test(value)) return { problem: 'a name or value is not valid in HTTP' };
+    headers.set(name.toLowerCase(), value);
   }
+  return { value: Object.fromEntries(headers) };
+}
 
-  const timeoutOption = pick('TIMEOUT');
-  const compressionOption = pick('COMPRESSION');
-  return {
-    url,
-    protocol,
-    headers,
-    timeoutMillis: parseNumber(timeoutOption.value, timeoutOption.name, 10_000, 1, warn),
-    compression: parseChoice(compressionOption.value, compressionOption.name, ['gzip', 'none'] as const, 'none', warn),
+function boolean(text: string): Parsed<boolean> {
+  const lower = text.toLowerCase();
+  if (lower === 'true' || lower === 'false') return { value: lower === 'true' };
+  return { problem: 'expected true or false' };
+}
+
+/** A non-negative decimal integer from `min` to 2³¹ − 1; no signs, fractions or exponents. */
+function integer(min: 0 | 1): Parser<number> {
+  return (text) => {
+    const value = /^[0-9]+$/.test(text) ? Number(text) : Number.NaN;
+    if (value >= min && value <= MAX_INTEGER) return { value };
+    return { problem: `expected an integer from ${min} to ${MAX_INTEGER}` };
   };
 }
 
-function isHttpUrl(value: string): boolean {
+/** A Timeout: milliseconds, where 0 means indefinite, which the spec lets us make "very long". */
+function timeout(text: string): Parsed<number> {
+  const parsed = integer(0)(text);
+  return parsed.value === 0 ? { value: MAX_INTEGER } : parsed;
+}
+
+/** A sampling probability: a decimal number from 0 to 1. */
+function probability(text: string): Parsed<number> {
+  const value = /^(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$/.test(text) ? Number(text) : Number.NaN;
+  return value >= 0 && value <= 1 ? { value } : { problem: 'expected a number from 0 to 1' };
+}
+
+/** An enum value, case-insensitive. */
+function choice<T extends string>(values: readonly T[]): Parser<T> {
+  return (text) => {
+    const lower = text.toLowerCase();
+    return (values as readonly string[]).includes(lower)
+      ? { value: lower as T }
+      : { problem: `expected ${values.join(', ')}` };
+  };
+}
+
+function otlpProtocol(text: string): Parsed<OtlpProtocol> {
+  if (text.toLowerCase() === 'grpc') return { problem: 'grpc is not supported, only OTLP/HTTP' };
+  return choice(['http/protobuf', 'http/json'] as const)(text);
+}
+
+/**
+ * A comma-separated list of enum values, case-insensitive and deduplicated: `none` alone means
+ * none; unsupported names, and `none` next to others, are skipped with a warning. When nothing
+ * usable is left, the whole setting is ignored, as the spec asks of an unrecognised enum value.
+ */
+function nameList<T extends string>(supported: readonly T[], kind: string, hints: Readonly<Record<string, string>> = {}): Parser<T[]> {
+  const isSupported = (name: string): name is T => (supported as readonly string[]).includes(name);
+  return (text) => {
+    const names = [...new Set(text.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean))];
+    const chosen = names.filter(isSupported);
+    const problems = names
+      .filter((name) => name !== 'none' && !isSupported(name))
+      .map((name) => hints[name] ?? `${name} is not supported`);
+    const none = names.includes('none');
+    if (none && chosen.length > 0) problems.push(`none is ignored next to other ${kind}`);
+    const problem = problems.length > 0 ? problems.join('; ') : undefined;
+    if (chosen.length === 0 && !none) return { problem: problem ?? `no ${kind} named` };
+    return problem === undefined ? { value: chosen } : { value: chosen, problem };
+  };
+}
+
+function showList(names: readonly string[]): string {
+  return names.length === 0 ? 'none' : names.join(',');
+}
+
+/** An absolute http(s) URL with a host, as the OTLP exporter spec requires of an endpoint. */
+function httpUrl(text: string): Parsed<string> {
+  const problem = 'expected an absolute http or https URL';
+  // new URL() alone is too lenient: it reads `http:host` as `http://host/` and drops tabs.
+  if (!/^https?:\/\/[^/?#]/i.test(text) || /\s/.test(text)) return { problem };
   try {
-    const { protocol } = new URL(value);
-    return protocol === 'http:' || protocol === 'https:';
+    return new URL(text).hostname === '' ? { problem } : { value: text };
   } catch {
-    return false;
+    return { problem };
   }
+}
+
+/** A signal's own endpoint is used as given, except that a URL without a path gets the root path. */
+function signalUrl(text: string): Parsed<string> {
+  const parsed = httpUrl(text);
+  return parsed.value === undefined ? parsed : { value: parsed.value.replace(/^([a-z]+:\/\/[^/?#]*)(?=[?#]|$)/i, '$1/') };
+}
+
+/** The general endpoint is a base URL: the signal's path goes after it, with exactly one slash. */
+function joinSignalPath(base: string, signal: Signal): string {
+  const end = base.search(/[?#]/);
+  const [path, rest] = end < 0 ? [base, ''] : [base.slice(0, end), base.slice(end)];
+  return `${path.replace(/\/+$/, '')}/v1/${signal}${rest}`;
 }

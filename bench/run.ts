@@ -1,0 +1,387 @@
+/**
+ * `npm run bench` / `deno task bench`: what each request's traces, metrics and logs cost on
+ * Node, Deno and Bun, next to the same server without telemetry.
+ *
+ * For each runtime it starts the real service (the adapter, as users start it) on core 0 in
+ * each mode, drives it with wrk from core 1 (bench/load.ts says why wrk), and reads the
+ * server's CPU time and RSS from /proc. Modes run interleaved (bare, instrumented, gzip,
+ * down, bare, …) so that the machine's drift hits them all alike; figures are medians.
+ *
+ *   --runtime=node,deno,bun   --modes=bare,otlp,gzip,down   --rounds=3   --duration=5
+ *   --warmup=2   --connections=32   --cold=5 (cold starts per mode)   --path=/rolldice/Alice
+ *   --export    the export-path benchmark instead (bench/export-bench.ts)
+ *
+ * Writes bench/results/latest.{json,md,svg}. Exits non-zero only when something could not be
+ * measured (a server that did not start, an instrumented server whose telemetry never
+ * reached the sink); slow figures are reported, never failed: no timing assertion here.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, release } from 'node:os';
+import { join } from 'node:path';
+import process from 'node:process';
+import { runExportBench } from './export-bench.ts';
+import { ensureWrk, runLoad, type WrkResult, wrkVersion } from './load.ts';
+import { CLK_TCK, cpuBetween, detectPinning, type Pinning, pinSelf, rssBytes, sampleCpu } from './proc.ts';
+import { bin, coldStart, killAll, RUNTIMES, type RuntimeName, type Sink, startServer, startSink } from './processes.ts';
+import { budgetTable, coldStartTable, markdownReport, resultsTable, settingsLine, svgChart } from './report.ts';
+import {
+  type BenchResults,
+  checkBudget,
+  LOGS_PER_REQUEST,
+  type Mode,
+  MODE_LABELS,
+  MODES,
+  pairedCost,
+  receivedRatio,
+  type RoundSample,
+  type RuntimeResult,
+  SPANS_PER_REQUEST,
+  summarize,
+} from './results.ts';
+import { type Spread, spread } from './stats.ts';
+
+const RESULTS_DIR = join(import.meta.dirname, 'results');
+/** Past the service's own shutdown deadline (30 s in src/shutdown.ts), so that it is the one to give up. */
+const SHUTDOWN_GRACE_MILLIS = 35_000;
+
+interface Options {
+  runtimes: RuntimeName[];
+  modes: Mode[];
+  rounds: number;
+  duration: number;
+  warmup: number;
+  connections: number;
+  cold: number;
+  path: string;
+  export: boolean;
+}
+
+/** A bad flag: said in one line, without a stack. */
+class UsageError extends Error {}
+
+function option(name: string): string | undefined {
+  const prefix = `--${name}=`;
+  return process.argv.find((arg) => arg.startsWith(prefix))?.slice(prefix.length);
+}
+
+function listOption<T extends string>(name: string, allowed: readonly T[]): T[] {
+  const value = option(name);
+  if (value === undefined) return [...allowed];
+  const picked = value.split(',').map((v) => v.trim()).filter(Boolean);
+  const unknown = picked.filter((v) => !allowed.includes(v as T));
+  if (unknown.length > 0) throw new UsageError(`--${name}: unknown ${unknown.join(', ')} (choose from ${allowed.join(', ')})`);
+  return picked as T[];
+}
+
+function numberOption(name: string, fallback: number, min: number): number {
+  const value = option(name);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min) throw new UsageError(`--${name}=${value}: expected a number ≥ ${min}`);
+  return n;
+}
+
+function parseOptions(): Options {
+  const modes = listOption('modes', MODES);
+  // Telemetry cost is measured against bare, so bare always runs.
+  if (!modes.includes('bare')) modes.unshift('bare');
+  return {
+    runtimes: listOption('runtime', RUNTIMES),
+    modes: MODES.filter((m) => modes.includes(m)),
+    rounds: Math.round(numberOption('rounds', 3, 1)),
+    duration: numberOption('duration', 5, 1),
+    warmup: numberOption('warmup', 2, 0),
+    connections: Math.round(numberOption('connections', 32, 1)),
+    cold: Math.round(numberOption('cold', 5, 0)),
+    path: option('path') ?? '/rolldice/Alice',
+    export: process.argv.includes('--export'),
+  };
+}
+
+const log = (message: string) => process.stderr.write(`${message}\n`);
+
+function runtimeVersion(runtime: RuntimeName): string {
+  try {
+    const out = execFileSync(bin(runtime), ['--version'], { encoding: 'utf8' });
+    return /(\d+\.\d+\.\d+)/.exec(out)?.[1] ?? out.trim();
+  } catch {
+    return '?';
+  }
+}
+
+/** A port nothing listens on, for the collector-down mode: bound, read, released. */
+function closedPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 9));
+    });
+  });
+}
+
+/** The environment of each mode, on top of PORT=0 HOST=127.0.0.1 and no inherited OTEL_*. */
+function modeEnv(mode: Mode, sinkUrl: string, downUrl: string): Record<string, string> {
+  if (mode === 'bare') return { OTEL_SDK_DISABLED: 'true' };
+  return {
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_LOGS_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_ENDPOINT: mode === 'down' ? downUrl : sinkUrl,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_TRACES_SAMPLER: 'always_on',
+    ...(mode === 'gzip' ? { OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' } : {}),
+  };
+}
+
+interface Context {
+  options: Options;
+  pinning: Pinning;
+  wrk: string;
+  sink: Sink;
+  downUrl: string;
+  errors: string[];
+  notes: string[];
+}
+
+const loadErrors = (w: WrkResult) => Object.values(w.errors).reduce((a, b) => a + b, 0);
+
+/** One server life: start, warm up, measure, read /proc, SIGTERM, count what reached the sink. */
+async function measureRound(ctx: Context, runtime: RuntimeName, mode: Mode, round: number): Promise<RoundSample> {
+  const { options, pinning, wrk, sink } = ctx;
+  const before = await sink.counts();
+  const server = await startServer(runtime, modeEnv(mode, sink.url, ctx.downUrl), pinning);
+  let stopped: Awaited<ReturnType<typeof server.stop>> | undefined;
+  try {
+    const load = (seconds: number) =>
+      runLoad({ wrk, url: server.url + options.path, connections: options.connections, seconds, pinning });
+    const warm = options.warmup > 0 ? await load(options.warmup) : undefined;
+    const cpu0 = sampleCpu(server.pid);
+    const measured = await load(options.duration);
+    const cpu1 = sampleCpu(server.pid);
+    const rss = rssBytes(server.pid) ?? Number.NaN;
+    // SIGTERM and wait: the final flush must reach the sink before it is counted. With the
+    // collector down nothing is counted, and a shutdown that waits out its export timeouts
+    // says the same every round: timed once, later rounds cut it short with a second signal.
+    const hurry = mode === 'down' && round > 1 ? 1_000 : undefined;
+    stopped = await server.stop(SHUTDOWN_GRACE_MILLIS, hurry);
+    const after = await sink.counts();
+    if (measured.requests === 0) throw new Error(`no request was answered; stderr:\n${server.stderr()}`);
+    const cpu = cpuBetween(cpu0, cpu1);
+    return {
+      round,
+      requests: measured.requests,
+      sent: measured.requests + (warm?.requests ?? 0),
+      uncounted: options.connections * (warm ? 2 : 1),
+      rps: measured.requests / (measured.durationUs / 1e6),
+      p50Ms: measured.latencyUs.p50 / 1000,
+      p99Ms: measured.latencyUs.p99 / 1000,
+      cpuMicrosPerRequest: cpu.nanos / 1000 / measured.requests,
+      cpuSource: cpu.source,
+      rssMB: rss / 2 ** 20,
+      received: {
+        spans: after.traces.items - before.traces.items,
+        logs: after.logs.items - before.logs.items,
+        metricPoints: after.metrics.items - before.metrics.items,
+        requests: ['traces', 'logs', 'metrics'].reduce(
+          (n, s) => n + after[s as 'traces'].requests - before[s as 'traces'].requests,
+          0,
+        ),
+        wireBytes: ['traces', 'logs', 'metrics'].reduce(
+          (n, s) => n + after[s as 'traces'].wireBytes - before[s as 'traces'].wireBytes,
+          0,
+        ),
+      },
+      loadErrors: loadErrors(measured) + (warm ? loadErrors(warm) : 0),
+      shutdown: stopped,
+    };
+  } finally {
+    if (!stopped) await server.stop(5_000);
+  }
+}
+
+/** What makes a round unusable rather than slow. */
+function validate(sample: RoundSample, mode: Mode, label: string, sinkErrors: number): string[] {
+  const problems: string[] = [];
+  if (mode === 'otlp' || mode === 'gzip') {
+    if (sample.received.spans === 0) problems.push(`${label}: the sink received no span: the instrumented server exported nothing`);
+    if (sample.received.logs === 0) problems.push(`${label}: the sink received no log record: the instrumented server exported nothing`);
+  }
+  if (sinkErrors > 0) problems.push(`${label}: the sink could not decode ${sinkErrors} request(s)`);
+  return problems;
+}
+
+/** What is worth telling but does not spoil the measurement: a slow or failed shutdown. */
+function shutdownNote(sample: RoundSample, mode: Mode, label: string): string | undefined {
+  if (mode === 'down' && sample.round > 1) return undefined; // cut short on purpose
+  const { code, millis, killed } = sample.shutdown;
+  if (killed) return `${label}: still running ${(SHUTDOWN_GRACE_MILLIS / 1000).toFixed(0)} s after SIGTERM, killed`;
+  if (code !== 0 || millis > 2_000) return `${label}: SIGTERM to exit took ${(millis / 1000).toFixed(1)} s, exit code ${code}`;
+  return undefined;
+}
+
+function describeSample(s: RoundSample, mode: Mode): string {
+  const base = `${s.rps.toFixed(0)} req/s, p99 ${s.p99Ms.toFixed(2)} ms, ${s.cpuMicrosPerRequest.toFixed(1)} µs CPU/req (${s.cpuSource}), ` +
+    `RSS ${s.rssMB.toFixed(0)} MB`;
+  if (mode !== 'otlp' && mode !== 'gzip') return base;
+  const pct = (received: number, perRequest: number) => `${(receivedRatio(received, s, perRequest) * 100).toFixed(1)} %`;
+  return `${base}, spans ${s.received.spans} (${pct(s.received.spans, SPANS_PER_REQUEST)}), ` +
+    `logs ${s.received.logs} (${pct(s.received.logs, LOGS_PER_REQUEST)}), ` +
+    `${s.received.metricPoints} metric points, exit ${s.shutdown.code} in ${s.shutdown.millis.toFixed(0)} ms`;
+}
+
+async function benchRuntime(ctx: Context, runtime: RuntimeName): Promise<RuntimeResult> {
+  const { options } = ctx;
+  const samples: RuntimeResult['samples'] = {};
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const mode of options.modes) {
+      const label = `${runtime} ${MODE_LABELS[mode]} round ${round}/${options.rounds}`;
+      try {
+        const sinkErrorsBefore = (await ctx.sink.counts()).errors;
+        const sample = await measureRound(ctx, runtime, mode, round);
+        const problems = validate(sample, mode, label, (await ctx.sink.counts()).errors - sinkErrorsBefore);
+        ctx.errors.push(...problems);
+        const note = shutdownNote(sample, mode, label);
+        if (note) ctx.notes.push(note);
+        log(`bench: ${label}: ${describeSample(sample, mode)}${problems.length ? ' [ERROR]' : ''}`);
+        // An instrumented round that exported nothing is not a fast result: leave it out.
+        if (problems.some((p) => p.includes('exported nothing'))) continue;
+        (samples[mode] ??= []).push(sample);
+      } catch (error) {
+        ctx.errors.push(`${label}: ${(error as Error).message}`);
+        log(`bench: ${label}: FAILED: ${(error as Error).message}`);
+      }
+    }
+  }
+
+  const coldStartMs: RuntimeResult['coldStartMs'] = {};
+  if (options.cold > 0) {
+    const bare: number[] = [];
+    const instrumented: number[] = [];
+    for (let i = 0; i < options.cold; i++) {
+      // Interleaved too, so that a burst of noise does not land on one side only.
+      for (const [mode, into] of [['bare', bare], ['otlp', instrumented]] as const) {
+        try {
+          into.push(await coldStart(runtime, modeEnv(mode, ctx.sink.url, ctx.downUrl), ctx.pinning));
+        } catch (error) {
+          ctx.errors.push(`${runtime} cold start (${MODE_LABELS[mode]}): ${(error as Error).message}`);
+        }
+      }
+    }
+    coldStartMs.bare = spread(bare);
+    coldStartMs.instrumented = spread(instrumented);
+    const ms = (s: Spread | undefined) => (s ? `${s.median.toFixed(0)} ms` : 'failed');
+    log(`bench: ${runtime} cold start: bare ${ms(coldStartMs.bare)}, instrumented ${ms(coldStartMs.instrumented)}`);
+  }
+
+  const summary: RuntimeResult['summary'] = {};
+  for (const mode of options.modes) if (samples[mode]?.length) summary[mode] = summarize(samples[mode], mode);
+  const telemetryCostMicros: RuntimeResult['telemetryCostMicros'] = {};
+  for (const mode of ['otlp', 'gzip', 'down'] as const) {
+    const cost = pairedCost(samples.bare, samples[mode]);
+    if (cost) telemetryCostMicros[mode] = cost;
+  }
+  const partial = { runtime, version: runtimeVersion(runtime), samples, summary, telemetryCostMicros, coldStartMs };
+  return { ...partial, budget: checkBudget(partial) };
+}
+
+/** The newest modification time of the files under `path`. */
+function newestMtime(path: string): number {
+  const stat = statSync(path);
+  if (!stat.isDirectory()) return stat.mtimeMs;
+  return Math.max(stat.mtimeMs, ...readdirSync(path).map((name) => newestMtime(join(path, name))));
+}
+
+/**
+ * dist/node.js is what Node users run. Build it when a fresh checkout has none, and when the
+ * sources are newer: a stale bundle would measure yesterday's code.
+ */
+function ensureNodeBuild(runtimes: RuntimeName[]): void {
+  if (!runtimes.includes('node')) return;
+  const sources = Math.max(...['mod.ts', 'src', 'runtimes/node.ts'].map(newestMtime));
+  if (existsSync('dist/node.js') && statSync('dist/node.js').mtimeMs >= sources) return;
+  log('bench: dist/node.js is missing or older than the sources; running npm run build');
+  execFileSync('npm', ['run', 'build'], { stdio: 'inherit' });
+}
+
+function writeResults(results: BenchResults): void {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(RESULTS_DIR, 'latest.md'), markdownReport(results));
+  writeFileSync(join(RESULTS_DIR, 'latest.svg'), svgChart(results));
+}
+
+async function runServiceBench(options: Options, pinning: Pinning): Promise<boolean> {
+  const wrk = ensureWrk(log);
+  ensureNodeBuild(options.runtimes);
+  const sink = await startSink(pinning);
+  const ctx: Context = { options, pinning, wrk, sink, downUrl: `http://127.0.0.1:${await closedPort()}`, errors: [], notes: [] };
+  const runtimes: RuntimeResult[] = [];
+  try {
+    for (const runtime of options.runtimes) runtimes.push(await benchRuntime(ctx, runtime));
+  } finally {
+    sink.stop();
+  }
+
+  const results: BenchResults = {
+    kind: 'rolldice-bench',
+    date: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? '?', kernel: release(), clockTicks: CLK_TCK },
+    settings: {
+      rounds: options.rounds,
+      durationSeconds: options.duration,
+      warmupSeconds: options.warmup,
+      connections: options.connections,
+      path: options.path,
+      coldStarts: options.cold,
+      modes: options.modes,
+      pinning: pinning.reason,
+      loadGenerator: `wrk ${wrkVersion(wrk)}`,
+    },
+    runtimes,
+    errors: ctx.errors,
+    notes: ctx.notes,
+  };
+  writeResults(results);
+  console.log(`\n${settingsLine(results)}\n\n${resultsTable(results)}\n\n${coldStartTable(results)}\n\n${budgetTable(results)}\n`);
+  if (ctx.notes.length > 0) console.log(`notes:\n${ctx.notes.map((n) => `  - ${n}`).join('\n')}\n`);
+  console.log(`bench: wrote ${join('bench', 'results')}/latest.{json,md,svg}`);
+  if (ctx.errors.length > 0) {
+    console.error(`\nbench: could not measure everything:\n${ctx.errors.map((e) => `  - ${e.split('\n').slice(0, 3).join(' / ')}`).join('\n')}`);
+    return false;
+  }
+  return true;
+}
+
+async function main(): Promise<number> {
+  if (process.argv.includes('--help')) {
+    console.log(/\/\*\*([\s\S]*?)\*\//.exec(await import('node:fs').then((fs) => fs.readFileSync(import.meta.filename, 'utf8')))?.[1]?.replace(/^ \* ?/gm, ''));
+    return 0;
+  }
+  const options = parseOptions();
+  const pinning = detectPinning();
+  pinSelf(pinning, process.pid);
+  log(`bench: ${pinning.reason}`);
+  const ok = options.export ? await runExportBench(options.runtimes, pinning, RESULTS_DIR) : await runServiceBench(options, pinning);
+  return ok ? 0 : 1;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+process.on('exit', killAll);
+
+main().then(
+  (code) => (process.exitCode = code),
+  (error) => {
+    console.error(`bench: ${error instanceof UsageError ? error.message : ((error as Error).stack ?? error)}`);
+    killAll();
+    process.exitCode = 1;
+  },
+);

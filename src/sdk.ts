@@ -134,6 +134,14 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
   }
 
   const providers = [tracerProvider, meterProvider, loggerProvider];
+  // Each OTLP export, retries included, ends within its timeout; the batch processors may run
+  // several in a row while flushing, so the whole shutdown gets that timeout as its deadline.
+  const shutdownDeadlineMillis = Math.max(
+    0,
+    ...[config.traces, config.metrics, config.logs]
+      .filter((signal) => signal.exporters.includes('otlp'))
+      .map((signal) => signal.otlp.timeoutMillis),
+  );
   let shuttingDown: Promise<void> | undefined;
   return {
     enabled: true,
@@ -142,8 +150,29 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     loggerProvider,
     propagator,
     forceFlush: () => settleAll(providers.map((p) => p.forceFlush()), 'Cannot flush telemetry'),
-    shutdown: () => (shuttingDown ??= settleAll(providers.map((p) => p.shutdown()), 'Cannot shut down telemetry')),
+    shutdown: () =>
+      (shuttingDown ??= withDeadline(
+        settleAll(providers.map((p) => p.shutdown()), 'Cannot shut down telemetry'),
+        shutdownDeadlineMillis,
+      )),
   };
+}
+
+/** Rejects when `promise` has not settled after `millis` (0: no deadline). */
+async function withDeadline(promise: Promise<void>, millis: number): Promise<void> {
+  if (millis === 0) return promise;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`the collector did not take everything within ${millis} ms; what was left is lost`)),
+      millis,
+    );
+  });
+  try {
+    await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Waits for every promise, then rejects with all their errors joined, if any. */
@@ -201,8 +230,10 @@ function setDiagLogger(level: LogLevel, output: Output): void {
 }
 
 function describe(value: unknown): string {
-  if (value instanceof Error) return value.message;
   if (typeof value === 'string') return value;
+  // The SDK's global error handler passes errors flattened into plain objects.
+  const message = (value as { message?: unknown } | null)?.message;
+  if (typeof message === 'string') return message;
   try {
     return JSON.stringify(value);
   } catch {

@@ -33,6 +33,18 @@ export function test(name: string, fn: TestFn, options: TestOptions = {}): void 
   });
 }
 
+/** What `tests/_runner.ts` prints per test, behind RESULT_PREFIX, for `tests/run.ts`. */
+export interface TestResult {
+  runtime: string;
+  file: string;
+  name: string;
+  status: 'passed' | 'failed' | 'skipped';
+  millis: number;
+  error?: string;
+}
+
+export const RESULT_PREFIX = '##rolldice-test ';
+
 /** The runtime this suite runs on; only tests ask, never `src/`. */
 export const currentRuntime: 'node' | 'deno' | 'bun' =
   'Deno' in globalThis ? 'deno' : 'Bun' in globalThis ? 'bun' : 'node';

@@ -6,18 +6,8 @@
 import process from 'node:process';
 import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
-import { currentRuntime, registeredTests } from './_harness.ts';
+import { currentRuntime, registeredTests, RESULT_PREFIX, type TestResult as Result } from './_harness.ts';
 
-export const RESULT_PREFIX = '##rolldice-test ';
-
-interface Result {
-  runtime: string;
-  file: string;
-  name: string;
-  status: 'passed' | 'failed' | 'skipped';
-  millis: number;
-  error?: string;
-}
 
 function report(result: Result): void {
   process.stdout.write(RESULT_PREFIX + JSON.stringify(result) + '\n');

@@ -13,18 +13,9 @@ import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
+import { RESULT_PREFIX, type TestResult as Result } from './_harness.ts';
 import { RUNTIME_COMMANDS, type RuntimeName } from './_runtimes.ts';
 
-const RESULT_PREFIX = '##rolldice-test ';
-
-interface Result {
-  runtime: string;
-  file: string;
-  name: string;
-  status: 'passed' | 'failed' | 'skipped';
-  millis: number;
-  error?: string;
-}
 
 interface Suite {
   label: string;

@@ -12,7 +12,12 @@ export function markdownTable(header: string[], rows: string[][]): string {
 const percent = (s: Spread | undefined) =>
   s ? formatSpread({ ...s, median: s.median * 100, min: s.min * 100, max: s.max * 100 }, 1) + ' %' : '–';
 
+/**
+ * One row per runtime and mode: the saturation phase (wrk) for throughput and CPU, the
+ * fixed-rate phase for latency at the same load in every mode.
+ */
 export function resultsTable(results: BenchResults): string {
+  const rate = `@ ${results.settings.rate}/s`;
   const rows: string[][] = [];
   for (const r of results.runtimes) {
     for (const mode of results.settings.modes) {
@@ -24,6 +29,9 @@ export function resultsTable(results: BenchResults): string {
         formatSpread(s.rps, 0),
         formatSpread(s.p50Ms, 2),
         formatSpread(s.p99Ms, 2),
+        formatSpread(s.rateP50Ms, 2),
+        formatSpread(s.rateP99Ms, 2),
+        formatSpread(s.rateMaxMs, 1),
         formatSpread(s.cpuMicrosPerRequest, 1),
         mode === 'bare' ? '' : formatSpread(r.telemetryCostMicros[mode], 1),
         formatSpread(s.rssMB, 0),
@@ -33,7 +41,17 @@ export function resultsTable(results: BenchResults): string {
     }
   }
   return markdownTable(
-    ['runtime', 'mode', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'telemetry µs/req', 'RSS MB', 'spans received', 'logs received'],
+    [
+      'runtime',
+      'mode',
+      'sat. req/s',
+      'sat. p50 ms',
+      'sat. p99 ms',
+      `p50 ms ${rate}`,
+      `p99 ms ${rate}`,
+      `max ms ${rate}`,
+      'CPU µs/req', 'telemetry µs/req', 'RSS MB', 'spans received', 'logs received',
+    ],
     rows,
   );
 }
@@ -57,8 +75,10 @@ export function budgetTable(results: BenchResults): string {
 
 export function settingsLine(results: BenchResults): string {
   const s = results.settings;
-  return `${results.date}, ${results.machine.cpus} × ${results.machine.cpuModel}; ${s.loadGenerator}, ${s.connections} keep-alive ` +
-    `connections on GET ${s.path}, ${s.warmupSeconds} s warm-up + ${s.durationSeconds} s measured, ${s.rounds} interleaved ` +
+  return `${results.date}, ${results.machine.cpus} × ${results.machine.cpuModel}; ${s.loadGenerator}; GET ${s.path}, ` +
+    `${s.warmupSeconds} s warm-up, then ${s.rateSeconds} s at a fixed ${s.rate} req/s (open loop, ${s.rateSockets} ` +
+    `keep-alive connections, latency from each request's intended send time), then ${s.durationSeconds} s saturated ` +
+    `(sat.: wrk, ${s.connections} keep-alive connections; CPU and RSS are from this phase); ${s.rounds} interleaved ` +
     `round(s), medians (min–max); ${s.pinning}. Telemetry µs/req = the mode's server CPU per request minus bare's, ` +
     `paired per round.`;
 }
@@ -76,7 +96,7 @@ export function markdownReport(results: BenchResults): string {
     '',
     coldStartTable(results),
     '',
-    '### Budget',
+    `### Budget (p99 from the fixed-rate phase at ${results.settings.rate} req/s, RSS after the saturated phase)`,
     '',
     budgetTable(results),
     '',
@@ -151,12 +171,14 @@ function panel(results: BenchResults, p: Panel, x0: number, width: number, heigh
 }
 
 export function svgChart(results: BenchResults): string {
-  const width = 960;
-  const height = 340;
   const panels: Panel[] = [
     { title: 'server CPU per request (µs, lower is better)', metric: (r, m) => r.summary[m]?.cpuMicrosPerRequest },
-    { title: 'requests per second (higher is better)', metric: (r, m) => r.summary[m]?.rps },
+    { title: 'requests per second, saturated (higher is better)', metric: (r, m) => r.summary[m]?.rps },
+    { title: `p99 at ${results.settings.rate} req/s (ms, lower is better)`, metric: (r, m) => r.summary[m]?.rateP99Ms },
   ];
+  const panelWidth = 440;
+  const width = panelWidth * panels.length;
+  const height = 340;
   const legend = results.settings.modes.map((mode, i) =>
     `<rect x="${60 + i * 190}" y="${height - 16}" width="12" height="12" fill="${COLORS[mode]}"/>` +
     `<text x="${78 + i * 190}" y="${height - 6}" class="legend">${escapeXml(MODE_LABELS[mode])}</text>`
@@ -169,8 +191,7 @@ export function svgChart(results: BenchResults): string {
     '.legend{font-size:12px}.grid{stroke:#e5e5e5}.axis{stroke:#333}.whisker{stroke:#222;stroke-width:1.5}',
     '</style>',
     '<rect width="100%" height="100%" fill="#fff"/>',
-    panel(results, panels[0]!, 0, width / 2, height - 10),
-    panel(results, panels[1]!, width / 2, width / 2, height - 10),
+    ...panels.map((p, i) => panel(results, p, i * panelWidth, panelWidth, height - 10)),
     ...legend,
     `<text x="${width - 8}" y="${height + 4}" class="tick">median, whiskers min–max; ${escapeXml(results.date.slice(0, 10))}</text>`,
     '</svg>',

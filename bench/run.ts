@@ -3,13 +3,31 @@
  * Node, Deno and Bun, next to the same server without telemetry.
  *
  * For each runtime it starts the real service (the adapter, as users start it) on core 0 in
- * each mode, drives it with wrk from core 1 (bench/load.ts says why wrk), and reads the
- * server's CPU time and RSS from /proc. Modes run interleaved (bare, instrumented, gzip,
- * down, bare, …) so that the machine's drift hits them all alike; figures are medians.
+ * each mode, and drives it from core 1 in three phases (bench/load.ts):
+ *   1. warm-up: wrk, saturating, not measured;
+ *   2. latency at a fixed rate: the same open-loop rate in every mode (bench/fixed-rate.ts),
+ *      p50/p99/max from each request's intended send time; the p99 budget is checked here;
+ *   3. saturation: wrk, closed loop, for req/s and the server's CPU per request (from /proc),
+ *      then its RSS.
+ * Modes run interleaved (bare, instrumented, gzip, down, bare, …) so that the machine's drift
+ * hits them all alike; figures are medians.
  *
- *   --runtime=node,deno,bun   --modes=bare,otlp,gzip,down   --rounds=3   --duration=5
- *   --warmup=2   --connections=32   --cold=5 (cold starts per mode)   --path=/rolldice/Alice
- *   --export    the export-path benchmark instead (bench/export-bench.ts)
+ *   --runtime=node,deno,bun
+ *   --modes=bare,otlp,gzip,down   bare always runs, and down whenever otlp does (the RSS
+ *                                 budget compares them)
+ *   --rounds=3                    server lives per mode, interleaved
+ *   --warmup=2                    seconds of unmeasured saturation first
+ *   --rate=2000                   req/s of the fixed-rate phase, the same in every mode
+ *   --rate-duration=D             its seconds (default: --duration)
+ *   --sockets=16                  its keep-alive connections
+ *   --duration=5                  seconds of the saturation phase
+ *   --connections=32              wrk's keep-alive connections in it
+ *   --cold=5                      cold starts per mode (bare and instrumented)
+ *   --path=/rolldice/Alice
+ *   --export                      the export-path benchmark instead (bench/export-bench.ts)
+ *
+ * The down mode exports to a closed port with OTEL_EXPORTER_OTLP_TIMEOUT=2000, so that its
+ * shutdown, which waits out the export timeout, takes about 2 s instead of 10.
  *
  * Writes bench/results/latest.{json,md,svg}. Exits non-zero only when something could not be
  * measured (a server that did not start, an instrumented server whose telemetry never
@@ -22,7 +40,7 @@ import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { runExportBench } from './export-bench.ts';
-import { ensureWrk, runLoad, type WrkResult, wrkVersion } from './load.ts';
+import { ensureWrk, runFixedRate, runLoad, type WrkResult, wrkVersion } from './load.ts';
 import { CLK_TCK, cpuBetween, detectPinning, type Pinning, pinSelf, rssBytes, sampleCpu } from './proc.ts';
 import { bin, coldStart, killAll, RUNTIMES, type RuntimeName, type Sink, startServer, startSink } from './processes.ts';
 import { budgetTable, coldStartTable, markdownReport, resultsTable, settingsLine, svgChart } from './report.ts';
@@ -45,6 +63,8 @@ import { type Spread, spread } from './stats.ts';
 const RESULTS_DIR = join(import.meta.dirname, 'results');
 /** Past the service's own shutdown deadline (30 s in src/shutdown.ts), so that it is the one to give up. */
 const SHUTDOWN_GRACE_MILLIS = 35_000;
+/** The down mode's export timeout: its shutdown flush retries a refused connection until then. */
+const DOWN_EXPORT_TIMEOUT_MILLIS = 2_000;
 
 interface Options {
   runtimes: RuntimeName[];
@@ -53,6 +73,9 @@ interface Options {
   duration: number;
   warmup: number;
   connections: number;
+  rate: number;
+  rateDuration: number;
+  sockets: number;
   cold: number;
   path: string;
   export: boolean;
@@ -85,15 +108,21 @@ function numberOption(name: string, fallback: number, min: number): number {
 
 function parseOptions(): Options {
   const modes = listOption('modes', MODES);
-  // Telemetry cost is measured against bare, so bare always runs.
+  // Telemetry cost is measured against bare, so bare always runs; the RSS budget compares
+  // down with otlp, so down runs whenever otlp does.
   if (!modes.includes('bare')) modes.unshift('bare');
+  if (modes.includes('otlp') && !modes.includes('down')) modes.push('down');
+  const duration = numberOption('duration', 5, 1);
   return {
     runtimes: listOption('runtime', RUNTIMES),
     modes: MODES.filter((m) => modes.includes(m)),
     rounds: Math.round(numberOption('rounds', 3, 1)),
-    duration: numberOption('duration', 5, 1),
+    duration,
     warmup: numberOption('warmup', 2, 0),
     connections: Math.round(numberOption('connections', 32, 1)),
+    rate: numberOption('rate', 2000, 1),
+    rateDuration: numberOption('rate-duration', duration, 1),
+    sockets: Math.round(numberOption('sockets', 16, 1)),
     cold: Math.round(numberOption('cold', 5, 0)),
     path: option('path') ?? '/rolldice/Alice',
     export: process.argv.includes('--export'),
@@ -134,6 +163,9 @@ function modeEnv(mode: Mode, sinkUrl: string, downUrl: string): Record<string, s
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
     OTEL_TRACES_SAMPLER: 'always_on',
     ...(mode === 'gzip' ? { OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' } : {}),
+    // A refused export is retried until the export timeout, and the shutdown flush waits for
+    // it: 2 s rather than the default 10 keeps each down round's exit short.
+    ...(mode === 'down' ? { OTEL_EXPORTER_OTLP_TIMEOUT: String(DOWN_EXPORT_TIMEOUT_MILLIS) } : {}),
   };
 }
 
@@ -147,9 +179,26 @@ interface Context {
   notes: string[];
 }
 
+const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, millis));
+
+/** Waits until the sink has received nothing new for 250 ms (at most 5 s). */
+async function settle(sink: Sink): Promise<void> {
+  const total = (c: Awaited<ReturnType<Sink['counts']>>) => c.traces.items + c.logs.items + c.metrics.items;
+  let last = total(await sink.counts());
+  for (const deadline = performance.now() + 5_000; performance.now() < deadline;) {
+    await sleep(250);
+    const now = total(await sink.counts());
+    if (now === last) return;
+    last = now;
+  }
+}
+
 const loadErrors = (w: WrkResult) => Object.values(w.errors).reduce((a, b) => a + b, 0);
 
-/** One server life: start, warm up, measure, read /proc, SIGTERM, count what reached the sink. */
+/**
+ * One server life: start, warm up, latency at the fixed rate, saturation (CPU from /proc),
+ * RSS, SIGTERM, count what reached the sink.
+ */
 async function measureRound(ctx: Context, runtime: RuntimeName, mode: Mode, round: number): Promise<RoundSample> {
   const { options, pinning, wrk, sink } = ctx;
   const before = await sink.counts();
@@ -159,26 +208,46 @@ async function measureRound(ctx: Context, runtime: RuntimeName, mode: Mode, roun
     const load = (seconds: number) =>
       runLoad({ wrk, url: server.url + options.path, connections: options.connections, seconds, pinning });
     const warm = options.warmup > 0 ? await load(options.warmup) : undefined;
+    // After the warm-up, so that the JIT is warm, and once the telemetry the saturated warm-up
+    // queued has been exported: that backlog would otherwise land on the first requests at
+    // the fixed rate, which measures the steady state at that rate.
+    await settle(sink);
+    const fixed = await runFixedRate({
+      url: server.url + options.path,
+      rate: options.rate,
+      seconds: options.rateDuration,
+      sockets: options.sockets,
+      pinning,
+    });
     const cpu0 = sampleCpu(server.pid);
     const measured = await load(options.duration);
     const cpu1 = sampleCpu(server.pid);
     const rss = rssBytes(server.pid) ?? Number.NaN;
     // SIGTERM and wait: the final flush must reach the sink before it is counted. With the
-    // collector down nothing is counted, and a shutdown that waits out its export timeouts
-    // says the same every round: timed once, later rounds cut it short with a second signal.
-    const hurry = mode === 'down' && round > 1 ? 1_000 : undefined;
-    stopped = await server.stop(SHUTDOWN_GRACE_MILLIS, hurry);
+    // collector down it waits out the (shortened) export timeout.
+    stopped = await server.stop(SHUTDOWN_GRACE_MILLIS);
     const after = await sink.counts();
     if (measured.requests === 0) throw new Error(`no request was answered; stderr:\n${server.stderr()}`);
     const cpu = cpuBetween(cpu0, cpu1);
     return {
       round,
       requests: measured.requests,
-      sent: measured.requests + (warm?.requests ?? 0),
-      uncounted: options.connections * (warm ? 2 : 1),
+      sent: measured.requests + (warm?.requests ?? 0) + fixed.lifetime.answered,
+      // wrk's in-flight requests at each stop, and the generator's failures, which the server
+      // may have handled all the same.
+      uncounted: options.connections * (warm ? 2 : 1) + fixed.lifetime.failed,
       rps: measured.requests / (measured.durationUs / 1e6),
       p50Ms: measured.latencyUs.p50 / 1000,
       p99Ms: measured.latencyUs.p99 / 1000,
+      fixedRate: {
+        rate: fixed.rate,
+        achievedRate: fixed.achievedRate,
+        p50Ms: fixed.latencyMs.p50,
+        p99Ms: fixed.latencyMs.p99,
+        maxMs: fixed.latencyMs.max,
+        errors: fixed.errors,
+        sendLagP99Ms: fixed.sendLagP99Ms,
+      },
       cpuMicrosPerRequest: cpu.nanos / 1000 / measured.requests,
       cpuSource: cpu.source,
       rssMB: rss / 2 ** 20,
@@ -216,21 +285,41 @@ function validate(sample: RoundSample, mode: Mode, label: string, sinkErrors: nu
 
 /** What is worth telling but does not spoil the measurement: a slow or failed shutdown. */
 function shutdownNote(sample: RoundSample, mode: Mode, label: string): string | undefined {
-  if (mode === 'down' && sample.round > 1) return undefined; // cut short on purpose
   const { code, millis, killed } = sample.shutdown;
+  // With the collector down the flush is expected to take its export timeout, not much more,
+  // and to fail: the service then exits 1 (src/shutdown.ts), as it should.
+  const expectedMillis = mode === 'down' ? DOWN_EXPORT_TIMEOUT_MILLIS + 1_500 : 2_000;
+  const expectedCode = mode === 'down' ? 1 : 0;
   if (killed) return `${label}: still running ${(SHUTDOWN_GRACE_MILLIS / 1000).toFixed(0)} s after SIGTERM, killed`;
-  if (code !== 0 || millis > 2_000) return `${label}: SIGTERM to exit took ${(millis / 1000).toFixed(1)} s, exit code ${code}`;
+  if (code !== expectedCode || millis > expectedMillis) return `${label}: SIGTERM to exit took ${(millis / 1000).toFixed(1)} s, exit code ${code}`;
   return undefined;
 }
 
+/**
+ * A fixed-rate phase the server did not keep up with, or with failed requests: its latency is
+ * then queueing behind an overload, worth saying next to the figure.
+ */
+function fixedRateNote(sample: RoundSample, label: string): string | undefined {
+  const f = sample.fixedRate;
+  const problems: string[] = [];
+  if (f.achievedRate < 0.98 * f.rate) problems.push(`answered ${f.achievedRate.toFixed(0)} of ${f.rate} req/s`);
+  if (f.errors > 0) problems.push(`${f.errors} request(s) failed or timed out`);
+  if (f.sendLagP99Ms > 5) problems.push(`the generator itself sent up to ${f.sendLagP99Ms.toFixed(1)} ms late (p99)`);
+  return problems.length > 0 ? `${label}: at the fixed rate, ${problems.join('; ')}` : undefined;
+}
+
 function describeSample(s: RoundSample, mode: Mode): string {
-  const base = `${s.rps.toFixed(0)} req/s, p99 ${s.p99Ms.toFixed(2)} ms, ${s.cpuMicrosPerRequest.toFixed(1)} µs CPU/req (${s.cpuSource}), ` +
+  const f = s.fixedRate;
+  const base = `at ${f.rate} req/s p50 ${f.p50Ms.toFixed(2)} / p99 ${f.p99Ms.toFixed(2)} / max ${f.maxMs.toFixed(1)} ms; ` +
+    `saturated ${s.rps.toFixed(0)} req/s, p99 ${s.p99Ms.toFixed(2)} ms, ${s.cpuMicrosPerRequest.toFixed(1)} µs CPU/req (${s.cpuSource}), ` +
     `RSS ${s.rssMB.toFixed(0)} MB`;
-  if (mode !== 'otlp' && mode !== 'gzip') return base;
+  const exit = `exit ${s.shutdown.code} in ${s.shutdown.millis.toFixed(0)} ms`;
+  if (mode === 'bare') return base;
+  if (mode === 'down') return `${base}, ${exit}`;
   const pct = (received: number, perRequest: number) => `${(receivedRatio(received, s, perRequest) * 100).toFixed(1)} %`;
   return `${base}, spans ${s.received.spans} (${pct(s.received.spans, SPANS_PER_REQUEST)}), ` +
     `logs ${s.received.logs} (${pct(s.received.logs, LOGS_PER_REQUEST)}), ` +
-    `${s.received.metricPoints} metric points, exit ${s.shutdown.code} in ${s.shutdown.millis.toFixed(0)} ms`;
+    `${s.received.metricPoints} metric points, ${exit}`;
 }
 
 async function benchRuntime(ctx: Context, runtime: RuntimeName): Promise<RuntimeResult> {
@@ -244,8 +333,7 @@ async function benchRuntime(ctx: Context, runtime: RuntimeName): Promise<Runtime
         const sample = await measureRound(ctx, runtime, mode, round);
         const problems = validate(sample, mode, label, (await ctx.sink.counts()).errors - sinkErrorsBefore);
         ctx.errors.push(...problems);
-        const note = shutdownNote(sample, mode, label);
-        if (note) ctx.notes.push(note);
+        for (const note of [shutdownNote(sample, mode, label), fixedRateNote(sample, label)]) if (note) ctx.notes.push(note);
         log(`bench: ${label}: ${describeSample(sample, mode)}${problems.length ? ' [ERROR]' : ''}`);
         // An instrumented round that exported nothing is not a fast result: leave it out.
         if (problems.some((p) => p.includes('exported nothing'))) continue;
@@ -285,7 +373,7 @@ async function benchRuntime(ctx: Context, runtime: RuntimeName): Promise<Runtime
     if (cost) telemetryCostMicros[mode] = cost;
   }
   const partial = { runtime, version: runtimeVersion(runtime), samples, summary, telemetryCostMicros, coldStartMs };
-  return { ...partial, budget: checkBudget(partial) };
+  return { ...partial, budget: checkBudget(partial, options.rate) };
 }
 
 /** The newest modification time of the files under `path`. */
@@ -335,11 +423,14 @@ async function runServiceBench(options: Options, pinning: Pinning): Promise<bool
       durationSeconds: options.duration,
       warmupSeconds: options.warmup,
       connections: options.connections,
+      rate: options.rate,
+      rateSeconds: options.rateDuration,
+      rateSockets: options.sockets,
       path: options.path,
       coldStarts: options.cold,
       modes: options.modes,
       pinning: pinning.reason,
-      loadGenerator: `wrk ${wrkVersion(wrk)}`,
+      loadGenerator: `wrk ${wrkVersion(wrk)} (saturation), bench/fixed-rate.ts on Node ${runtimeVersion('node')} (fixed rate)`,
     },
     runtimes,
     errors: ctx.errors,

@@ -230,7 +230,15 @@ function setDiagLogger(level: LogLevel, output: Output): void {
 }
 
 function describe(value: unknown): string {
-  if (typeof value === 'string') return value;
+  if (typeof value === 'string') {
+    // The SDK's global error handler logs errors as JSON ({"stack": ..., "message": ...}).
+    if (!value.startsWith('{"')) return value;
+    try {
+      return describe(JSON.parse(value));
+    } catch {
+      return value;
+    }
+  }
   // The SDK's global error handler passes errors flattened into plain objects.
   const message = (value as { message?: unknown } | null)?.message;
   if (typeof message === 'string') return message;

@@ -8,6 +8,13 @@ export interface GracefulShutdownOptions {
   log(message: string): void;
   /** Exit with 1 if stopping takes longer than this. @default 30000 */
   deadlineMillis?: number;
+  /**
+   * A repeat of the signal sooner than this is the same one delivered twice, not a second
+   * press. @default 500
+   */
+  repeatWindowMillis?: number;
+  /** @default performance.now */
+  now?: () => number;
 }
 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
@@ -16,17 +23,25 @@ const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
  * The signal handler each adapter installs for SIGINT and SIGTERM: the first signal stops
  * the server, lets in-flight requests finish, flushes every signal's telemetry and exits 0;
  * a second signal exits at once.
+ *
+ * Wrappers such as `npm start` and `deno task` pass on the SIGINT of Ctrl-C that the whole
+ * process group already received, so the service gets it twice within milliseconds; that
+ * repeat is ignored rather than taken for an impatient second press.
  */
 export function createGracefulShutdown(options: GracefulShutdownOptions): (signal: string) => void {
   const { stopServer, shutdownTelemetry, exit, log, deadlineMillis = 30_000 } = options;
+  const { repeatWindowMillis = 500, now = () => performance.now() } = options;
   let stopping = false;
+  let firstSignalAt = 0;
   return (signal) => {
+    if (stopping && now() - firstSignalAt < repeatWindowMillis) return;
     if (stopping) {
       log(`rolldice: ${signal} again, exiting now`);
       exit(128 + (SIGNAL_NUMBERS[signal] ?? 1));
       return;
     }
     stopping = true;
+    firstSignalAt = now();
     log(`rolldice: ${signal} received, finishing requests and flushing telemetry`);
     const deadline = setTimeout(() => {
       log(`rolldice: shutdown took longer than ${deadlineMillis} ms, exiting`);

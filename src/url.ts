@@ -18,6 +18,18 @@ const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443 };
  * a few `indexOf`s do the work of `new URL()`, which would be parsed twice per request.
  */
 export function parseRequestTarget(url: string): RequestTarget {
+  // The router, the server instrumentation and the route's dispatcher all ask for the same
+  // request's target in turn: remembering the last answer makes that one parse, not three.
+  if (url === lastUrl) return lastTarget;
+  lastTarget = Object.freeze(parse(url));
+  lastUrl = url;
+  return lastTarget;
+}
+
+let lastUrl: string | undefined;
+let lastTarget: RequestTarget;
+
+function parse(url: string): RequestTarget {
   const schemeEnd = url.indexOf('://');
   const scheme = url.slice(0, schemeEnd).toLowerCase();
   const authorityStart = schemeEnd + 3;

@@ -53,11 +53,22 @@ class RetryingTransport implements IExporterTransport {
   async send(data: Uint8Array, timeoutMillis: number): Promise<ExportResponse> {
     const deadline = this.#now() + timeoutMillis;
     let backoff = this.#initialBackoff;
+    // What the collector last said: an attempt that the deadline cut short says nothing new.
+    let lastAnswer: string | undefined;
     for (let attempt = 1; ; attempt++) {
       const response = await this.#transport.send(data, deadline - this.#now());
+      if (response.status === 'failure' && lastAnswer !== undefined && this.#now() >= deadline) {
+        // The deadline cut the last attempt short: what matters is why there were retries.
+        return {
+          status: 'failure',
+          error: exportError(`${lastAnswer}; gave up after ${attempt} attempts, as the ${formatMillis(timeoutMillis)} export timeout ran out`, response.error),
+        };
+      }
       if (response.status !== 'retryable') return response;
 
-      const reason = reasonOf(response.error ?? 'the collector asked to retry');
+      const latest = reasonOf(response.error ?? 'the collector asked to retry');
+      if (this.#now() < deadline || lastAnswer === undefined) lastAnswer = latest;
+      const reason = lastAnswer;
       const jittered = backoff * (1 + this.#jitter * (2 * this.#random() - 1));
       const pause = Math.max(0, response.retryInMillis ?? Math.min(jittered, this.#maxBackoff));
       backoff = Math.min(backoff * this.#multiplier, this.#maxBackoff);

@@ -4,6 +4,7 @@ import { test } from '../_harness.ts';
 
 function setup(overrides: { stopServer?: () => Promise<void>; shutdownTelemetry?: () => Promise<void> } = {}) {
   const events: string[] = [];
+  const clock = { millis: 0 };
   let exited: (code: number) => void = () => {};
   const exit = new Promise<number>((resolve) => (exited = resolve));
   const onSignal = createGracefulShutdown({
@@ -15,8 +16,9 @@ function setup(overrides: { stopServer?: () => Promise<void>; shutdownTelemetry?
     },
     log: (message) => events.push(message),
     deadlineMillis: 1_000,
+    now: () => clock.millis,
   });
-  return { events, exit, onSignal };
+  return { events, exit, onSignal, clock };
 }
 
 test('createGracefulShutdown() stops the server, then flushes telemetry, then exits 0', async () => {
@@ -32,8 +34,9 @@ test('createGracefulShutdown() stops the server, then flushes telemetry, then ex
 });
 
 test('createGracefulShutdown() exits at once on a second signal', async () => {
-  const { events, exit, onSignal } = setup({ stopServer: () => new Promise(() => {}) });
+  const { events, exit, onSignal, clock } = setup({ stopServer: () => new Promise(() => {}) });
   onSignal('SIGINT');
+  clock.millis = 800;
   onSignal('SIGINT');
   assert.equal(await exit, 130);
   assert.equal(events.at(-2), 'rolldice: SIGINT again, exiting now');
@@ -61,4 +64,14 @@ test('createGracefulShutdown() gives up after its deadline', async () => {
   onSignal('SIGTERM');
   assert.equal(await exit, 1);
   assert.ok(events.includes('rolldice: shutdown took longer than 1000 ms, exiting'));
+});
+
+test('createGracefulShutdown() takes a repeat within 500 ms for the same signal passed on by a wrapper', async () => {
+  const { events, exit, onSignal, clock } = setup();
+  onSignal('SIGINT');
+  clock.millis = 5;
+  onSignal('SIGINT');
+  assert.equal(await exit, 0);
+  assert.ok(!events.includes('rolldice: SIGINT again, exiting now'));
+  assert.ok(events.includes('telemetry flushed'));
 });

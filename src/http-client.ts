@@ -25,6 +25,7 @@ import {
   METRIC_HTTP_CLIENT_REQUEST_DURATION,
 } from '@opentelemetry/semantic-conventions';
 import { headersSetter } from './propagation.ts';
+import { HTTP_DURATION_BUCKETS_SECONDS, KNOWN_HTTP_METHODS } from './http-semconv.ts';
 import { VERSION } from './version.ts';
 
 /** The instrumentation scope of the client spans and metrics. */
@@ -41,11 +42,6 @@ export interface InstrumentedFetchOptions {
   fetch?: typeof fetch;
 }
 
-// The bucket boundaries the semantic conventions advise for http.client.request.duration.
-const DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
-
-// The methods the semantic conventions know; anything else is reported as `_OTHER`.
-const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY', 'TRACE']);
 // The methods fetch upper-cases (Fetch standard, "normalize a method"); others go out as given.
 const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
 
@@ -122,7 +118,7 @@ export function createInstrumentedFetch(options: InstrumentedFetchOptions = {}):
   const duration = meter.createHistogram(METRIC_HTTP_CLIENT_REQUEST_DURATION, {
     description: 'Duration of HTTP client requests.',
     unit: 's',
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS_SECONDS },
+    advice: { explicitBucketBoundaries: HTTP_DURATION_BUCKETS_SECONDS },
   });
 
   const instrumented = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
@@ -134,7 +130,7 @@ export function createInstrumentedFetch(options: InstrumentedFetchOptions = {}):
     const started = performance.now();
     const given = init?.method ?? (input instanceof Request ? input.method : 'GET');
     const sent = NORMALIZED_METHODS.has(given.toUpperCase()) ? given.toUpperCase() : given;
-    const known = KNOWN_METHODS.has(sent);
+    const known = KNOWN_HTTP_METHODS.has(sent);
     const method = known ? sent : '_OTHER';
     const port = url.port === '' ? DEFAULT_PORTS[url.protocol] ?? 0 : Number(url.port);
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;

@@ -31,6 +31,7 @@ import {
   METRIC_HTTP_SERVER_REQUEST_DURATION,
 } from '@opentelemetry/semantic-conventions';
 import { parseRequestTarget } from './url.ts';
+import { HTTP_DURATION_BUCKETS_SECONDS, KNOWN_HTTP_METHODS } from './http-semconv.ts';
 import { VERSION } from './version.ts';
 
 /** What the server knows about a request beyond the `Request` itself. */
@@ -64,11 +65,6 @@ export interface HttpServerInstrumentation {
 /** The instrumentation scope of the server spans and metrics. */
 export const HTTP_SERVER_SCOPE = 'rolldice/http-server';
 
-// The bucket boundaries the semantic conventions advise for http.server.request.duration.
-const DURATION_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
-
-// The methods the semantic conventions know; anything else is reported as `_OTHER`.
-const KNOWN_METHODS = new Set(['CONNECT', 'DELETE', 'GET', 'HEAD', 'OPTIONS', 'PATCH', 'POST', 'PUT', 'QUERY', 'TRACE']);
 
 const headersGetter: TextMapGetter<Headers> = {
   keys: (headers) => [...headers.keys()],
@@ -89,7 +85,7 @@ export function createHttpServerInstrumentation(
   const duration = meter.createHistogram(METRIC_HTTP_SERVER_REQUEST_DURATION, {
     description: 'Duration of HTTP server requests.',
     unit: 's',
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS_SECONDS },
+    advice: { explicitBucketBoundaries: HTTP_DURATION_BUCKETS_SECONDS },
   });
 
   return {
@@ -97,7 +93,7 @@ export function createHttpServerInstrumentation(
       return (request, info) => {
         const started = performance.now();
         const target = parseRequestTarget(request.url);
-        const known = KNOWN_METHODS.has(request.method);
+        const known = KNOWN_HTTP_METHODS.has(request.method);
         const method = known ? request.method : '_OTHER';
         const spanName = `${known ? method : 'HTTP'}${route === undefined ? '' : ` ${route}`}`;
 

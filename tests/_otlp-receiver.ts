@@ -313,3 +313,13 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
   };
   return receiver;
 }
+
+/** Runs `fn` against a fresh receiver and always closes it. */
+export async function withReceiver(fn: (receiver: OtlpReceiver) => Promise<void>): Promise<void> {
+  const receiver = await startOtlpReceiver();
+  try {
+    await fn(receiver);
+  } finally {
+    await receiver.close();
+  }
+}

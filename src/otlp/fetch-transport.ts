@@ -91,7 +91,7 @@ function checkUrl(url: string): string | undefined {
 }
 
 /** Drops `user:password@` so a URL can go into a diagnostic. */
-export function redactUrl(url: string): string {
+export function withoutCredentials(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.username === '' && parsed.password === '') return url;
@@ -242,7 +242,7 @@ class FetchTransportImpl implements FetchTransport {
 
   constructor(options: FetchTransportOptions) {
     this.#url = options.url;
-    this.endpoint = redactUrl(options.url);
+    this.endpoint = withoutCredentials(options.url);
     this.#gzip = options.compression === 'gzip';
     this.#onSuccessBody = options.onSuccessBody;
     this.#urlProblem = checkUrl(options.url);

@@ -15,7 +15,7 @@ import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } f
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import type { OtlpSignal } from '../_otlp-decode.ts';
-import { startOtlpReceiver, type OtlpReceiver } from '../_otlp-receiver.ts';
+import { type OtlpReceiver, startOtlpReceiver, withReceiver } from '../_otlp-receiver.ts';
 
 const resource = resourceFromAttributes({ 'service.name': 'rolldice-test' });
 
@@ -62,16 +62,6 @@ const CONTENT_TYPES = { protobuf: 'application/x-protobuf', json: 'application/j
 function post(receiver: OtlpReceiver, path: string, body: Uint8Array | string, headers: Record<string, string>) {
   // A copy, because fetch's types want a Uint8Array backed by a plain ArrayBuffer.
   return fetch(receiver.url + path, { method: 'POST', headers, body: typeof body === 'string' ? body : new Uint8Array(body) });
-}
-
-/** Runs `fn` against a fresh receiver and always closes it. */
-async function withReceiver(fn: (receiver: OtlpReceiver) => Promise<void>): Promise<void> {
-  const receiver = await startOtlpReceiver();
-  try {
-    await fn(receiver);
-  } finally {
-    await receiver.close();
-  }
 }
 
 test('startOtlpReceiver() accepts every signal as protobuf and JSON, plain and gzipped', () => withReceiver(async (receiver) => {

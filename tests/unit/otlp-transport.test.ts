@@ -9,20 +9,11 @@ import {
   MAX_REQUEST_BYTES,
   parseRetryAfter,
   reasonOf,
-  redactUrl,
+  withoutCredentials,
 } from '../../src/otlp/fetch-transport.ts';
 import { createLossReporter } from '../../src/otlp/loss-reporter.ts';
 import { createRetryingTransport } from '../../src/otlp/retrying-transport.ts';
-import { type OtlpReceiver, startOtlpReceiver } from '../_otlp-receiver.ts';
-
-async function withReceiver(fn: (receiver: OtlpReceiver) => Promise<void>): Promise<void> {
-  const receiver = await startOtlpReceiver();
-  try {
-    await fn(receiver);
-  } finally {
-    await receiver.close();
-  }
-}
+import { startOtlpReceiver, withReceiver } from '../_otlp-receiver.ts';
 
 function transportTo(receiver: { url: string }, overrides: Partial<FetchTransportOptions> = {}) {
   return createFetchTransport({
@@ -64,9 +55,9 @@ test('describeErrorBody() reads Status.message from protobuf, JSON and text answ
   assert.equal(describeErrorBody(new TextEncoder().encode('x'.repeat(500)), 'text/plain')!.length, 301);
 });
 
-test('redactUrl() drops credentials from an endpoint', () => {
-  assert.equal(redactUrl('https://user:secret@collector:4318/v1/traces'), 'https://collector:4318/v1/traces');
-  assert.equal(redactUrl('http://127.0.0.1:4318/v1/logs'), 'http://127.0.0.1:4318/v1/logs');
+test('withoutCredentials() drops credentials from an endpoint', () => {
+  assert.equal(withoutCredentials('https://user:secret@collector:4318/v1/traces'), 'https://collector:4318/v1/traces');
+  assert.equal(withoutCredentials('http://127.0.0.1:4318/v1/logs'), 'http://127.0.0.1:4318/v1/logs');
 });
 
 test('createFetchTransport() classifies 2xx, retryable and permanent answers', () => withReceiver(async (receiver) => {

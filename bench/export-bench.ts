@@ -5,43 +5,19 @@
  *
  * Writes bench/results/export.{json,md}.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import type { ExportCase } from './export-worker.ts';
 import type { Pinning } from './proc.ts';
-import { type RuntimeName, serviceCommand, startSink } from './processes.ts';
+import { runBenchWorker, type RuntimeName, startSink } from './processes.ts';
 import { markdownTable } from './report.ts';
 import { spread } from './stats.ts';
 
 const WORKER = join(import.meta.dirname, 'export-worker.ts');
 
-/** The runtime's binary on the worker script; Deno with the permissions of `deno task start`. */
-function workerCommand(runtime: RuntimeName, sinkUrl: string): { command: string; args: string[] } {
-  const { command, args } = serviceCommand(runtime);
-  // serviceCommand ends with the adapter's entry point: swap it for the worker.
-  const flags = runtime === 'deno' ? args.slice(0, -1) : [];
-  return { command, args: [...flags, WORKER, sinkUrl] };
-}
-
 function runWorker(runtime: RuntimeName, sinkUrl: string, pinning: Pinning): Promise<ExportCase[]> {
-  const base = workerCommand(runtime, sinkUrl);
-  const { command, args } = pinning.wrap(0, base.command, base.args);
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err = (err + chunk).slice(-4_000)));
-    const guard = setTimeout(() => child.kill('SIGKILL'), 180_000);
-    child.on('exit', (code) => {
-      clearTimeout(guard);
-      const line = out.split('\n').find((l) => l.startsWith('##export '));
-      if (code !== 0 || !line) return reject(new Error(`${runtime} export worker exited with ${code}:\n${err}`));
-      resolve((JSON.parse(line.slice('##export '.length)) as { cases: ExportCase[] }).cases);
-    });
-  });
+  return runBenchWorker<{ cases: ExportCase[] }>(runtime, WORKER, [sinkUrl], 'export', pinning).then((r) => r.cases);
 }
 
 interface RuntimeExport {

@@ -160,6 +160,40 @@ export async function coldStart(runtime: RuntimeName, env: Record<string, string
   }
 }
 
+/**
+ * Runs a benchmark worker script (bench/*-worker.ts) under the runtime's binary on core 0, Deno
+ * with the permissions of `deno task start`, and resolves with the JSON of its one output line
+ * that starts with `##<tag> `.
+ */
+export function runBenchWorker<T>(
+  runtime: RuntimeName,
+  script: string,
+  scriptArgs: string[],
+  tag: string,
+  pinning: Pinning,
+  timeoutMillis = 180_000,
+): Promise<T> {
+  const service = serviceCommand(runtime);
+  // serviceCommand ends with the adapter's entry point: keep Deno's flags, swap the script.
+  const flags = runtime === 'deno' ? service.args.slice(0, -1) : [];
+  const { command, args } = pinning.wrap(0, service.command, [...flags, script, ...scriptArgs]);
+  const prefix = `##${tag} `;
+  return new Promise((resolve, reject) => {
+    const child = track(spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (err = (err + chunk).slice(-4_000)));
+    const guard = setTimeout(() => child.kill('SIGKILL'), timeoutMillis);
+    child.on('exit', (code) => {
+      clearTimeout(guard);
+      const line = out.split('\n').find((l) => l.startsWith(prefix));
+      if (code !== 0 || !line) return reject(new Error(`${runtime} ${script.split('/').pop()} exited with ${code}:\n${err}`));
+      resolve(JSON.parse(line.slice(prefix.length)) as T);
+    });
+  });
+}
+
 export interface Sink {
   url: string;
   counts(): Promise<SinkCounts>;

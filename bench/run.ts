@@ -25,6 +25,8 @@
  *   --cold=5                      cold starts per mode (bare and instrumented)
  *   --path=/rolldice/Alice
  *   --export                      the export-path benchmark instead (bench/export-bench.ts)
+ *   --handler                     the cost of each signal without a server instead
+ *                                 (bench/handler-bench.ts; takes --runtime and --rounds)
  *
  * The down mode exports to a closed port with OTEL_EXPORTER_OTLP_TIMEOUT=2000, so that its
  * shutdown, which waits out the export timeout, takes about 2 s instead of 10.
@@ -40,6 +42,7 @@ import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { runExportBench } from './export-bench.ts';
+import { runHandlerBench } from './handler-bench.ts';
 import { ensureWrk, runFixedRate, runLoad, type WrkResult, wrkVersion } from './load.ts';
 import { CLK_TCK, cpuBetween, detectPinning, type Pinning, pinSelf, rssBytes, sampleCpu } from './proc.ts';
 import { bin, coldStart, killAll, RUNTIMES, type RuntimeName, type Sink, startServer, startSink } from './processes.ts';
@@ -79,6 +82,7 @@ interface Options {
   cold: number;
   path: string;
   export: boolean;
+  handler: boolean;
 }
 
 /** A bad flag: said in one line, without a stack. */
@@ -126,6 +130,7 @@ function parseOptions(): Options {
     cold: Math.round(numberOption('cold', 5, 0)),
     path: option('path') ?? '/rolldice/Alice',
     export: process.argv.includes('--export'),
+    handler: process.argv.includes('--handler'),
   };
 }
 
@@ -456,7 +461,11 @@ async function main(): Promise<number> {
   const pinning = detectPinning();
   pinSelf(pinning, process.pid);
   log(`bench: ${pinning.reason}`);
-  const ok = options.export ? await runExportBench(options.runtimes, pinning, RESULTS_DIR) : await runServiceBench(options, pinning);
+  const ok = options.export
+    ? await runExportBench(options.runtimes, pinning, RESULTS_DIR)
+    : options.handler
+    ? await runHandlerBench(options.runtimes, pinning, RESULTS_DIR, options.rounds)
+    : await runServiceBench(options, pinning);
   return ok ? 0 : 1;
 }
 

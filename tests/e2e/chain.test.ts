@@ -120,13 +120,17 @@ test('the chain node -> deno -> bun: one request is one trace, linked across the
       assert.equal(record.spanId, rollOf(runtime).spanId);
     }
   } finally {
-    for (const service of services) service.signal('SIGTERM');
-    await Promise.all(services.map((s) => Promise.race([s.exited, new Promise((r) => setTimeout(r, 5_000))])));
-    for (const service of services) service.signal('SIGKILL');
-    await oracle.close();
-    await receiver.close();
+    await stopAll(services, [oracle, receiver]);
   }
 }, { timeoutMillis: 60_000 });
+
+/** SIGTERM to every hop, SIGKILL to any still running 5 s later, then the receivers closed. */
+async function stopAll(services: RunningService[], receivers: { close(): Promise<void> }[]): Promise<void> {
+  for (const service of services) service.signal('SIGTERM');
+  await Promise.all(services.map((s) => Promise.race([s.exited, new Promise((r) => setTimeout(r, 5_000))])));
+  for (const service of services) service.signal('SIGKILL');
+  for (const receiver of receivers) await receiver.close();
+}
 
 /** A GET with header lines exactly as given, repeated names included (fetch would join them). */
 function rawGet(url: string, lines: [string, string][]): Promise<{ status: number; body: string }> {
@@ -183,10 +187,6 @@ test('the chain node -> deno -> bun: each server combines repeated trace context
       assert.equal(continued.baggage, 'player.tier=gold,team=red%20dice;p', `${entry.runtime} combines baggage lines in order`);
     }
   } finally {
-    for (const service of services) service.signal('SIGTERM');
-    await Promise.all(services.map((s) => Promise.race([s.exited, new Promise((r) => setTimeout(r, 5_000))])));
-    for (const service of services) service.signal('SIGKILL');
-    await oracle.close();
-    await receiver.close();
+    await stopAll(services, [oracle, receiver]);
   }
 }, { timeoutMillis: 60_000 });

@@ -46,6 +46,7 @@ export {
   createW3CTraceContextPropagator,
   W3CTraceState,
 } from './src/propagation.ts';
+export { RANDOM_TRACE_FLAG, tracerProviderWithRandomFlag } from './src/random-flag.ts';
 export {
   createRollDice,
   MAX_PLAYER_NAME_LENGTH,

@@ -28,6 +28,7 @@ import { createConsoleLogExporter, createConsoleMetricExporter, createConsoleSpa
 import { registerContextManager } from './context.ts';
 import { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter } from './otlp/exporters.ts';
 import { createW3CPropagator } from './propagation.ts';
+import { tracerProviderWithRandomFlag } from './random-flag.ts';
 import { createResource } from './resource.ts';
 import { consoleOutput, type Output, type RuntimeInfo } from './runtime.ts';
 
@@ -88,7 +89,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
       : { attributeValueLengthLimit: config.limits.attributeValueLengthLimit }),
   };
 
-  const tracerProvider = new TracerProvider({
+  const sdkTracerProvider = new TracerProvider({
     resource,
     sampler: createSampler(config.traces.sampler),
     spanLimits: limits,
@@ -99,6 +100,9 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
       })
     ),
   });
+
+  // Its tracers keep W3C Level 2's random flag, which the SDK drops (src/random-flag.ts).
+  const tracerProvider = tracerProviderWithRandomFlag(sdkTracerProvider);
 
   const { exportIntervalMillis } = config.metrics;
   const meterProvider = new MeterProvider({
@@ -133,7 +137,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     logs.setGlobalLoggerProvider(loggerProvider);
   }
 
-  const providers = [tracerProvider, meterProvider, loggerProvider];
+  const providers = [sdkTracerProvider, meterProvider, loggerProvider];
   // Each OTLP export, retries included, ends within its timeout; the batch processors may run
   // several in a row while flushing, so the whole shutdown gets that timeout as its deadline.
   const shutdownDeadlineMillis = Math.max(

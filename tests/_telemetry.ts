@@ -13,6 +13,7 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { registerContextManager } from '../src/context.ts';
+import { tracerProviderWithRandomFlag } from '../src/random-flag.ts';
 import type { Telemetry } from '../src/sdk.ts';
 
 export interface TestTelemetry extends Telemetry {
@@ -30,7 +31,7 @@ export function createTestTelemetry(): TestTelemetry {
   const logExporter = new InMemoryLogRecordExporter();
   const metricExporter = new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE);
   const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
-  const tracerProvider = new TracerProvider({
+  const sdkTracerProvider = new TracerProvider({
     resource,
     spanProcessors: [new SimpleSpanProcessor({ exporter: spanExporter })],
   });
@@ -41,7 +42,8 @@ export function createTestTelemetry(): TestTelemetry {
   });
   return {
     enabled: true,
-    tracerProvider,
+    // As setupTelemetry() does: tracers that keep W3C Level 2's random flag.
+    tracerProvider: tracerProviderWithRandomFlag(sdkTracerProvider),
     meterProvider,
     loggerProvider,
     propagator: new CompositePropagator({
@@ -49,7 +51,7 @@ export function createTestTelemetry(): TestTelemetry {
     }),
     forceFlush: () => Promise.resolve(),
     shutdown: async () => {
-      await Promise.all([tracerProvider.shutdown(), meterProvider.shutdown(), loggerProvider.shutdown()]);
+      await Promise.all([sdkTracerProvider.shutdown(), meterProvider.shutdown(), loggerProvider.shutdown()]);
     },
     spans: () => spanExporter.getFinishedSpans(),
     span(name) {

@@ -106,7 +106,8 @@ test('the chain node -> deno -> bun: one request is one trace, linked across the
 
     // What Bun, the last hop, sent on: the trace, its own CLIENT span as parent, and the baggage.
     assert.equal(oracle.headers.length, 1);
-    assert.equal(oracle.headers[0]!.traceparent, `00-${traceId}-${parentId}-01`);
+    // Sampled, and random: Node started the trace with a random id, and every hop kept the flag.
+    assert.equal(oracle.headers[0]!.traceparent, `00-${traceId}-${parentId}-03`);
     assert.equal(oracle.headers[0]!.baggage, 'player.tier=gold');
 
     // Every hop logged the same roll, inside its roll span of the one trace.

@@ -108,7 +108,7 @@ test('createInstrumentedFetch() injects the context into a copy of the headers, 
     for (const [i, received] of stub.received.entries()) {
       const client = clients[i]!;
       assert.equal(client.parentSpanContext?.spanId, parent.spanContext().spanId, 'the active span is the parent');
-      assert.equal(received.headers.traceparent, `00-${client.spanContext().traceId}-${client.spanContext().spanId}-01`);
+      assert.equal(received.headers.traceparent, `00-${client.spanContext().traceId}-${client.spanContext().spanId}-03`, 'sampled, and random: a new trace');
       assert.equal(received.headers.baggage, 'player.tier=gold');
     }
     assert.equal(stub.received[0]!.headers['x-mine'], '1');
@@ -293,7 +293,7 @@ test('createApp() with an upstream answers with the upstream\'s roll, traced as 
     assert.equal(client.parentSpanContext?.spanId, roll.spanContext().spanId);
     assert.equal(client.attributes['url.full'], `${stub.url}/rolldice/Ren%C3%A9%20M`);
     assert.deepEqual(roll.attributes, { 'roll.value': 5 });
-    assert.equal(stub.received[0]!.headers.traceparent, `00-${client.spanContext().traceId}-${client.spanContext().spanId}-01`);
+    assert.equal(stub.received[0]!.headers.traceparent, `00-${client.spanContext().traceId}-${client.spanContext().spanId}-03`);
     assert.equal(stub.received[0]!.headers.baggage, 'player.tier=gold');
 
     const [record] = telemetry.logs.getFinishedLogRecords();

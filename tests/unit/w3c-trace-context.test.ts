@@ -68,9 +68,9 @@ const CONTINUED: { name: string; lines: HeaderLines; flags?: string }[] = [
   { name: 'future version cc', lines: [['traceparent', `cc-${T}-${P}-01`]] },
   { name: 'future version cc with more fields', lines: [['traceparent', `cc-${T}-${P}-01-what-the-future-will-be-like`]] },
   { name: 'version 01 with more fields', lines: [['traceparent', `01-${T}-${P}-01-00`]] },
-  { name: 'flags with unknown bits set', lines: [['traceparent', `00-${T}-${P}-ff`]] },
-  { name: 'the random flag alone (not sampled)', lines: [['traceparent', `00-${T}-${P}-02`]], flags: '00' },
-  { name: 'the sampled and random flags', lines: [['traceparent', `00-${T}-${P}-03`]] },
+  { name: 'flags with unknown bits set', lines: [['traceparent', `00-${T}-${P}-ff`]], flags: '03' },
+  { name: 'the random flag alone (not sampled)', lines: [['traceparent', `00-${T}-${P}-02`]], flags: '02' },
+  { name: 'the sampled and random flags', lines: [['traceparent', `00-${T}-${P}-03`]], flags: '03' },
 ];
 
 for (const c of CONTINUED) {
@@ -78,7 +78,8 @@ for (const c of CONTINUED) {
     const out = await roundTrip(c.lines);
     assert.equal(out.traceId, T);
     assert.notEqual(out.parentId, P, 'the parent-id is the service\'s own span');
-    // The parent-based sampler honours the sampled flag; the SDK sends only the flags it knows.
+    // The parent-based sampler honours the sampled flag; the random flag travels with the
+    // trace id (src/random-flag.ts); unknown bits are not sent on.
     assert.equal(out.flags, c.flags ?? '01');
   });
 }
@@ -134,6 +135,7 @@ for (const c of RESTARTED) {
     assert.notEqual(out.traceId, T.slice(0, -1) + '1');
     assert.notEqual(out.parentId, P);
     assert.equal(out.tracestate, null, 'a tracestate is not parsed without a valid traceparent');
+    assert.equal(out.flags, '03', 'a new trace is sampled, and its random trace-id says so');
     const server = out.telemetry.spans().find((s) => s.kind === SpanKind.SERVER)!;
     assert.equal(server.parentSpanContext, undefined);
   });

@@ -29,11 +29,14 @@ export const RANDOM_TRACE_FLAG = 0x02;
 
 function markRandom(span: Span, parentContext: Context, options: SpanOptions | undefined): void {
   const own = span.spanContext();
+  // With tracing suppressed the SDK hands out the API's shared INVALID_SPAN_CONTEXT: never
+  // write to that.
+  if (!isSpanContextValid(own)) return;
   const parent = options?.root ? undefined : trace.getSpanContext(parentContext);
   const continued = parent !== undefined && isSpanContextValid(parent) && parent.traceId === own.traceId;
   const random = continued ? (parent.traceFlags & RANDOM_TRACE_FLAG) !== 0 : true;
+  // The SDK sets only the sampled bit, so there is nothing to clear otherwise.
   if (random) own.traceFlags |= RANDOM_TRACE_FLAG;
-  else own.traceFlags &= ~RANDOM_TRACE_FLAG;
 }
 
 type ActiveSpanCallback<F> = (span: Span) => F;

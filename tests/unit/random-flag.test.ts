@@ -4,7 +4,8 @@
  * alike, and present in what is exported and what is injected downstream.
  */
 import assert from 'node:assert/strict';
-import { context, ROOT_CONTEXT, type Span, type SpanContext, trace, TraceFlags } from '@opentelemetry/api';
+import { context, INVALID_SPAN_CONTEXT, ROOT_CONTEXT, type Span, type SpanContext, trace, TraceFlags } from '@opentelemetry/api';
+import { suppressTracing } from '@opentelemetry/core';
 import {
   AlwaysOnSampler,
   InMemorySpanExporter,
@@ -79,6 +80,15 @@ test('a root span asked for with root: true starts a new random trace, whatever 
   const span = tracer.startSpan('root', { root: true }, under(remoteParent(0x01)));
   assert.notEqual(span.spanContext().traceId, T);
   assert.equal(span.spanContext().traceFlags, 0x03);
+});
+
+test('with tracing suppressed, the invalid span context the SDK shares is left alone', () => {
+  const { tracer } = setup();
+  const span = tracer.startSpan('suppressed', {}, suppressTracing(under(remoteParent(0x03))));
+  assert.equal(span.isRecording(), false);
+  assert.equal(span.spanContext().traceFlags, TraceFlags.NONE);
+  assert.equal(INVALID_SPAN_CONTEXT.traceFlags, TraceFlags.NONE);
+  assert.equal(injected(span), undefined, 'nothing to propagate');
 });
 
 test('startActiveSpan() in all three forms sets the flag and makes the span active', () => {

@@ -65,7 +65,6 @@ export interface HttpServerInstrumentation {
 /** The instrumentation scope of the server spans and metrics. */
 export const HTTP_SERVER_SCOPE = 'rolldice/http-server';
 
-
 const headersGetter: TextMapGetter<Headers> = {
   keys: (headers) => [...headers.keys()],
   get: (headers, key) => headers.get(key) ?? undefined,

@@ -8,6 +8,7 @@ import {
   type TracerProvider,
   ValueType,
 } from '@opentelemetry/api';
+import { readBodyUpTo } from './body.ts';
 import { redactUrl } from './http-client.ts';
 import { textResponse } from './router.ts';
 
@@ -104,8 +105,8 @@ async function rollUpstream(upstream: RollDiceUpstream, player: string | undefin
       await response.body?.cancel();
       return `answered ${response.status} rather than 200`;
     }
-    const body = await readAtMost(response, MAX_ROLL_BYTES);
-    const text = body.trim();
+    // One byte past the limit tells a body that is too long from one that just fits.
+    const text = new TextDecoder().decode(await readBodyUpTo(response, MAX_ROLL_BYTES + 1)).trim();
     return /^[1-6]$/.test(text)
       ? Number(text)
       : `answered ${JSON.stringify(text.slice(0, 20))} rather than a roll from 1 to 6`;
@@ -113,32 +114,6 @@ async function rollUpstream(upstream: RollDiceUpstream, player: string | undefin
     if (signal.aborted) return `did not answer within ${upstream.timeoutMillis} ms`;
     return `cannot be reached: ${describeError(error)}`;
   }
-}
-
-/** The start of a body as text, without reading (or waiting for) the rest. */
-async function readAtMost(response: Response, limit: number): Promise<string> {
-  if (response.body === null) return '';
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  try {
-    while (length <= limit) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      length += value.length;
-    }
-  } finally {
-    if (length > limit) await reader.cancel().catch(() => {});
-    reader.releaseLock();
-  }
-  const bytes = new Uint8Array(length);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return new TextDecoder().decode(bytes.subarray(0, limit + 1));
 }
 
 function describeError(error: unknown): string {

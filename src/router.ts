@@ -45,7 +45,7 @@ export function createRouter(
   const notFound = instrumentation.instrument(() => textResponse(404, 'Not Found'));
 
   return (request, info) => {
-    const segments = parseRequestTarget(request.url).path.split('/');
+    const { segments } = parseRequestTarget(request.url);
     for (const route of compiled) {
       if (matches(route.segments, segments)) return route.handler(request, info);
     }
@@ -53,7 +53,7 @@ export function createRouter(
   };
 }
 
-function matches(pattern: (string | null)[], segments: string[]): boolean {
+function matches(pattern: (string | null)[], segments: readonly string[]): boolean {
   if (pattern.length !== segments.length) return false;
   for (let i = 0; i < pattern.length; i++) {
     const expected = pattern[i];
@@ -81,7 +81,7 @@ function dispatchTo(route: Route): FetchHandler {
     }
     let params: string[] = [];
     if (paramIndexes.length > 0) {
-      const segments = parseRequestTarget(request.url).path.split('/');
+      const { segments } = parseRequestTarget(request.url);
       try {
         params = paramIndexes.map((i) => decodeURIComponent(segments[i]!));
       } catch {

@@ -9,6 +9,8 @@ export interface RequestTarget {
   path: string;
   /** Without the `?`; empty when absent. */
   query: string;
+  /** `path` split at `/`, still percent-encoded: `['', 'rolldice', 'Alice']`. */
+  segments: readonly string[];
 }
 
 const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443 };
@@ -53,11 +55,13 @@ function parse(url: string): RequestTarget {
   }
   if (host.startsWith('[')) host = host.slice(1, -1);
 
+  const path = url.slice(authorityEnd, pathEnd) || '/';
   return {
     scheme,
     host,
     port,
-    path: url.slice(authorityEnd, pathEnd) || '/',
+    path,
     query: pathEnd < end ? url.slice(pathEnd + 1, end) : '',
+    segments: path.split('/'),
   };
 }

@@ -11,6 +11,7 @@
 import { context, diag } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { ExportResponse, IExporterTransport } from '@opentelemetry/otlp-exporter-base';
+import { readBodyUpTo } from '../body.ts';
 
 export interface FetchTransportOptions {
   /** The full signal URL, e.g. `http://localhost:4318/v1/traces`. */
@@ -181,32 +182,6 @@ async function readBody(response: Response, limit: number): Promise<Uint8Array> 
     diag.debug(`Cannot read the OTLP response body: ${reasonOf(error)}`);
     return new Uint8Array(0);
   }
-}
-
-async function readBodyUpTo(response: Response, limit: number): Promise<Uint8Array> {
-  if (response.body === null) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  try {
-    while (length < limit) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      length += value.length;
-    }
-    if (length >= limit) await reader.cancel().catch(() => {});
-  } finally {
-    reader.releaseLock();
-  }
-  const body = new Uint8Array(Math.min(length, limit));
-  let offset = 0;
-  for (const chunk of chunks) {
-    const part = chunk.subarray(0, body.length - offset);
-    body.set(part, offset);
-    offset += part.length;
-  }
-  return body;
 }
 
 /** `fetch` and `Blob` take only ArrayBuffer-backed views; the serializers' type is wider. */

@@ -21,6 +21,7 @@ test('parseRequestTarget() splits what new URL() splits', () => {
       port: parsed.port ? Number(parsed.port) : defaultPort,
       path: parsed.pathname,
       query: parsed.search.slice(1),
+      segments: parsed.pathname.split('/'),
     }, url);
   }
 });

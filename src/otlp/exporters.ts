@@ -124,6 +124,8 @@ class OtlpHttpExporter<Items> {
   #concurrencyLimit: number;
   #timeoutMillis: number;
   #inFlight = 0;
+  /** Exports accepted by export() whose serialization has not started yet. */
+  #starting = new Set<Promise<void>>();
   #shutdown: Promise<void> | undefined;
 
   constructor(signal: Signal<Items>, config: OtlpExporterConfig, options: OtlpExporterOptions) {
@@ -190,15 +192,28 @@ class OtlpHttpExporter<Items> {
       if (result.code !== ExportResultCode.SUCCESS) this.#losses.record(count, reasonOf(result.error ?? 'the export failed'));
       done(result);
     };
-    try {
-      this.#delegate.export(items, finish);
-    } catch (error) {
-      // The serializer threw: the items cannot be encoded, now or later.
-      finish({ code: ExportResultCode.FAILED, error: exportError(`they cannot be serialized: ${reasonOf(error)}`, error) });
-    }
+    // The batch processors call export() synchronously from the span.end() or emit() that
+    // filled a batch, that is, inside some request's handler: serializing 512 items there
+    // (1-3 ms) would land on that request and on every one queued behind it. A task of its
+    // own lets the request be answered first.
+    const started = new Promise<void>((resolve) => {
+      setTimeout(() => {
+        this.#starting.delete(started);
+        resolve();
+        try {
+          this.#delegate.export(items, finish);
+        } catch (error) {
+          // The serializer threw: the items cannot be encoded, now or later.
+          finish({ code: ExportResultCode.FAILED, error: exportError(`they cannot be serialized: ${reasonOf(error)}`, error) });
+        }
+      }, 0);
+    });
+    this.#starting.add(started);
   }
 
-  forceFlush(): Promise<void> {
+  /** Waits for the exports not yet handed to the delegate, then for everything in flight. */
+  async forceFlush(): Promise<void> {
+    while (this.#starting.size > 0) await Promise.all(this.#starting);
     return this.#delegate.forceFlush();
   }
 
@@ -208,7 +223,7 @@ class OtlpHttpExporter<Items> {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#timeoutMillis)));
       try {
-        await Promise.race([this.#delegate.forceFlush(), timeout]);
+        await Promise.race([this.forceFlush(), timeout]);
       } finally {
         clearTimeout(timer);
       }

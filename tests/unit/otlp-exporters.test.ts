@@ -467,6 +467,31 @@ test('createOtlpSpanExporter() forceFlush() waits for the exports in flight', ()
   await exporter.shutdown();
 }));
 
+
+test('createOtlpSpanExporter() serializes in a task of its own, not in the span.end() that filled the batch', () => withReceiver(async (receiver) => {
+  // The batch processors call export() from inside span.end(): the request being answered.
+  const [span] = makeSpans(1);
+  let serializedDuringCall = false;
+  let calling = false;
+  const watched = new Proxy(span!, {
+    get(target, key, receiverArg) {
+      if (calling && key === 'name') serializedDuringCall = true;
+      return Reflect.get(target, key, receiverArg);
+    },
+  });
+  const exporter = createOtlpSpanExporter(config(receiver, 'traces'), FAST);
+  let result: ExportResult | undefined;
+  calling = true;
+  exporter.export([watched], (r) => (result = r));
+  calling = false;
+  assert.equal(serializedDuringCall, false);
+  assert.equal(result, undefined);
+  // forceFlush() waits for an export accepted but not yet started as well.
+  await exporter.forceFlush!();
+  assert.equal(result?.code, ExportResultCode.SUCCESS);
+  assert.deepEqual(receiver.spans().map((s) => s.name), ['GET /rolldice']);
+  await exporter.shutdown();
+}));
 test('createOtlpSpanExporter() reports dropped spans at most once per interval', () => withReceiver(async (receiver) => {
   let now = 0;
   const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];

@@ -222,7 +222,7 @@ const DIAG_LEVELS: Record<LogLevel, DiagLogLevel> = {
 /** Sends the SDK's own diagnostics to stderr, one prefixed line each, so stdout stays telemetry. */
 function setDiagLogger(level: LogLevel, output: Output): void {
   const line = (severity: string) => (message: string, ...args: unknown[]) =>
-    output.stderr(`rolldice: otel ${severity}: ${[message, ...args.map(describe)].join(' ')}`);
+    output.stderr(`rolldice: otel ${severity}: ${[message, ...args].map(describe).join(' ')}`);
   const logger: DiagLogger = {
     error: line('error'),
     warn: line('warn'),
@@ -235,7 +235,8 @@ function setDiagLogger(level: LogLevel, output: Output): void {
 
 function describe(value: unknown): string {
   if (typeof value === 'string') {
-    // The SDK's global error handler logs errors as JSON ({"stack": ..., "message": ...}).
+    // The SDK's global error handler logs errors as the message itself, in JSON
+    // ({"stack": ..., "message": ...}): the message is what an operator needs.
     if (!value.startsWith('{"')) return value;
     try {
       return describe(JSON.parse(value));

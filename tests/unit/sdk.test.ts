@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { diag } from '@opentelemetry/api';
+import { globalErrorHandler } from '@opentelemetry/core';
 import { createApp } from '../../src/app.ts';
 import { parseConfig } from '../../src/config.ts';
 import { setupTelemetry } from '../../src/sdk.ts';
@@ -72,4 +73,13 @@ test('setupTelemetry() sends the SDK\'s diagnostics to stderr at OTEL_LOG_LEVEL'
   diag.info('not shown');
   assert.deepEqual(stderr, ['rolldice: otel warn: something odd']);
   diag.disable();
+});
+
+test('setupTelemetry() prints an error the SDK reports as one line with its message, not a JSON dump', () => {
+  const { stderr } = setup({ OTEL_LOG_LEVEL: 'error' });
+  const error = new Error('Could not reach the collector at http://127.0.0.1:4318/v1/traces');
+  // What the batch processors do with a failed export: the SDK's global error handler.
+  globalErrorHandler(error);
+  diag.disable();
+  assert.deepEqual(stderr, ['rolldice: otel error: Could not reach the collector at http://127.0.0.1:4318/v1/traces']);
 });

@@ -40,6 +40,7 @@ export {
   type ServerRequestInfo,
 } from './src/http-server.ts';
 export { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter } from './src/otlp/exporters.ts';
+export { createOtlpProtobufLogRecordProcessor, createOtlpProtobufSpanProcessor } from './src/otlp/encoding-batch-processor.ts';
 export {
   createW3CBaggagePropagator,
   createW3CPropagator,

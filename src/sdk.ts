@@ -27,6 +27,7 @@ import type { LogLevel, ResolvedConfig, SamplerConfig } from './config.ts';
 import { createConsoleLogExporter, createConsoleMetricExporter, createConsoleSpanExporter } from './console-exporters.ts';
 import { registerContextManager } from './context.ts';
 import { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter } from './otlp/exporters.ts';
+import { createOtlpProtobufLogRecordProcessor, createOtlpProtobufSpanProcessor } from './otlp/encoding-batch-processor.ts';
 import { createW3CPropagator } from './propagation.ts';
 import { tracerProviderWithRandomFlag } from './random-flag.ts';
 import { createResource } from './resource.ts';
@@ -94,10 +95,13 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     sampler: createSampler(config.traces.sampler),
     spanLimits: limits,
     spanProcessors: config.traces.exporters.map((name): SpanProcessor =>
-      new BatchSpanProcessor({
-        exporter: name === 'otlp' ? createOtlpSpanExporter(config.traces.otlp) : createConsoleSpanExporter(output.stdout),
-        ...config.traces.batch,
-      })
+      name === 'otlp' && config.traces.otlp.protocol === 'http/protobuf'
+        // Encodes spans as they end rather than keeping them until the batch is sent.
+        ? createOtlpProtobufSpanProcessor(config.traces.otlp, config.traces.batch)
+        : new BatchSpanProcessor({
+          exporter: name === 'otlp' ? createOtlpSpanExporter(config.traces.otlp) : createConsoleSpanExporter(output.stdout),
+          ...config.traces.batch,
+        })
     ),
   });
 
@@ -123,10 +127,12 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     resource,
     logRecordLimits: limits,
     processors: config.logs.exporters.map((name): LogRecordProcessor =>
-      new BatchLogRecordProcessor({
-        exporter: name === 'otlp' ? createOtlpLogExporter(config.logs.otlp) : createConsoleLogExporter(output.stdout),
-        ...config.logs.batch,
-      })
+      name === 'otlp' && config.logs.otlp.protocol === 'http/protobuf'
+        ? createOtlpProtobufLogRecordProcessor(config.logs.otlp, config.logs.batch)
+        : new BatchLogRecordProcessor({
+          exporter: name === 'otlp' ? createOtlpLogExporter(config.logs.otlp) : createConsoleLogExporter(output.stdout),
+          ...config.logs.batch,
+        })
     ),
   });
 

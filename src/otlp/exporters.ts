@@ -115,6 +115,25 @@ const LOGS: Signal<ReadableLogRecord[]> = {
   rejectedField: 'rejectedLogRecords',
 };
 
+/** An export request already encoded (by src/otlp/encoding-batch-processor.ts) and what it holds. */
+export interface EncodedBatch {
+  bytes: Uint8Array;
+  count: number;
+}
+
+/** The protobuf serializer's place for requests that are already bytes. */
+function encodedSignal(signal: Signal<ReadableSpan[]> | Signal<ReadableLogRecord[]>): Signal<EncodedBatch> {
+  const passThrough: ISerializer<EncodedBatch, unknown> = {
+    serializeRequest: (batch) => batch.bytes,
+    deserializeResponse: (body) => signal.serializers.protobuf.deserializeResponse(body),
+  };
+  return {
+    ...signal,
+    serializers: { protobuf: passThrough, json: passThrough },
+    metricsHelper: { name: signal.metricsHelper.name, countItems: (batch) => batch.count },
+  };
+}
+
 class OtlpHttpExporter<Items> {
   #delegate: IOtlpExportDelegate<Items>;
   #transport: IExporterTransport;
@@ -234,6 +253,11 @@ class OtlpHttpExporter<Items> {
     return this.#shutdown;
   }
 
+  /** Items lost before they reached the exporter, reported with its own losses. */
+  recordLoss(count: number, reason: string): void {
+    this.#losses.record(count, reason);
+  }
+
   #fail(count: number, reason: string, done: (result: ExportResult) => void): void {
     this.#losses.record(count, reason);
     done({ code: ExportResultCode.FAILED, error: exportError(reason) });
@@ -308,4 +332,22 @@ export function createOtlpLogExporter(config: OtlpExporterConfig, options: OtlpE
     forceFlush: () => exporter.forceFlush(),
     shutdown: () => exporter.shutdown(),
   };
+}
+
+/** An OTLP/HTTP protobuf exporter of requests encoded beforehand. */
+export interface EncodedOtlpExporter {
+  export(batch: EncodedBatch, done: (result: ExportResult) => void): void;
+  forceFlush(): Promise<void>;
+  shutdown(): Promise<void>;
+  recordLoss(count: number, reason: string): void;
+}
+
+/** The exporter behind the encoding batch processors; `config.protocol` must be http/protobuf. */
+export function createEncodedOtlpExporter(
+  signal: 'traces' | 'logs',
+  config: OtlpExporterConfig,
+  options: OtlpExporterOptions = {},
+): EncodedOtlpExporter {
+  if (config.protocol !== 'http/protobuf') throw new TypeError(`encoded batches are protobuf, not ${config.protocol}`);
+  return new OtlpHttpExporter(encodedSignal(signal === 'traces' ? TRACES : LOGS), config, options);
 }

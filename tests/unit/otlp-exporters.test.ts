@@ -480,18 +480,20 @@ test('createOtlpSpanExporter() serializes in a task of its own, not in the span.
     },
   });
   const exporter = createOtlpSpanExporter(config(receiver, 'traces'), FAST);
-  let result: ExportResult | undefined;
+  const seen: { result?: ExportResult } = {};
   calling = true;
-  exporter.export([watched], (r) => (result = r));
+  exporter.export([watched], (result) => (seen.result = result));
   calling = false;
   assert.equal(serializedDuringCall, false);
-  assert.equal(result, undefined);
+  const beforeFlush = seen.result;
+  assert.equal(beforeFlush, undefined);
   // forceFlush() waits for an export accepted but not yet started as well.
   await exporter.forceFlush!();
-  assert.equal(result?.code, ExportResultCode.SUCCESS);
+  assert.equal(seen.result?.code, ExportResultCode.SUCCESS);
   assert.deepEqual(receiver.spans().map((s) => s.name), ['GET /rolldice']);
   await exporter.shutdown();
 }));
+
 test('createOtlpSpanExporter() reports dropped spans at most once per interval', () => withReceiver(async (receiver) => {
   let now = 0;
   const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];

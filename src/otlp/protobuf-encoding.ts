@@ -126,20 +126,23 @@ export class ProtoWriter {
 
   string(value: string): void {
     const length = value.length;
-    let ascii = true;
-    for (let i = 0; i < length; i++) {
-      if (value.charCodeAt(i) > 127) {
-        ascii = false;
-        break;
+    // Most strings here are short ASCII: copied in one pass behind a one-byte length, the
+    // copy abandoned at the first character past ASCII.
+    if (length < 128) {
+      this.ensure(length + 1);
+      const buffer = this.buffer;
+      const start = this.pos;
+      let pos = start + 1;
+      for (let i = 0; i < length; i++) {
+        const code = value.charCodeAt(i);
+        if (code > 127) return this.byteString((this.#encoder ??= new TextEncoder()).encode(value));
+        buffer[pos++] = code;
       }
+      buffer[start] = length;
+      this.pos = pos;
+      return;
     }
-    if (!ascii) return this.byteString((this.#encoder ??= new TextEncoder()).encode(value));
-    this.uint32(length);
-    this.ensure(length);
-    const buffer = this.buffer;
-    let pos = this.pos;
-    for (let i = 0; i < length; i++) buffer[pos++] = value.charCodeAt(i);
-    this.pos = pos;
+    this.byteString((this.#encoder ??= new TextEncoder()).encode(value));
   }
 
   byteString(value: Uint8Array): void {

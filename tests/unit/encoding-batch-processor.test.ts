@@ -160,3 +160,20 @@ test('createOtlpProtobufLogRecordProcessor() exports log records as the official
   assert.equal(receiver.requests.length, 2);
   await processor.shutdown();
 }));
+
+test('createOtlpProtobufSpanProcessor() reports a span it cannot encode and sends the others', () => withReceiver(async (receiver, warnings) => {
+  const processor = createOtlpProtobufSpanProcessor(otlp(receiver, 'traces'), batch(), FAST);
+  const exporter = new InMemorySpanExporter();
+  new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t').startSpan('broken').end();
+  const [span] = exporter.getFinishedSpans();
+  const sampled = span!.spanContext();
+  // Sampled when the processor looks, unreadable when it encodes.
+  let reads = 0;
+  processor.onEnd(Object.create(span!, {
+    spanContext: { value: () => (reads++ === 0 ? sampled : (() => { throw new Error('no context'); })()) },
+  }));
+  tracerWith(processor).startSpan('fine').end();
+  await processor.shutdown();
+  assert.deepEqual(receiver.spans().map((s) => s.name), ['fine']);
+  assert.deepEqual(warnings.filter((w) => w.startsWith('Dropped')), ['Dropped 1 span: it could not be encoded: no context']);
+}));

@@ -5,7 +5,7 @@ import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, type ReadableLogRecord, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { BatchEncoder } from '../../src/otlp/encoding-batch-processor.ts';
+import { BatchEncoder, type Encodable } from '../../src/otlp/encoding-batch-processor.ts';
 import { encodeLogRecord, encodeSpan, ProtoWriter } from '../../src/otlp/protobuf-encoding.ts';
 import { decodeExportRequest } from '../_otlp-decode.ts';
 import { test } from '../_harness.ts';
@@ -41,11 +41,8 @@ const EVERY_VALUE = {
   [`long.${'k'.repeat(200)}`]: 'v'.repeat(20_000),
 };
 
-function encodeAll<T extends { resource: ReadableSpan['resource']; instrumentationScope: ReadableSpan['instrumentationScope'] }>(
-  encoder: BatchEncoder<T>,
-  items: T[],
-): Uint8Array {
-  for (const item of items) encoder.add(item, item.resource, item.instrumentationScope);
+function encodeAll<T extends Encodable>(encoder: BatchEncoder<T>, items: T[]): Uint8Array {
+  for (const item of items) encoder.add(item);
   return encoder.seal().bytes;
 }
 
@@ -140,9 +137,9 @@ test('BatchEncoder(encodeLogRecord) makes the bytes of the official protobuf ser
 test('BatchEncoder leaves the batch as it was when an item cannot be encoded', () => {
   const [first, second] = makeSpans();
   const encoder = new BatchEncoder(encodeSpan);
-  encoder.add(first!, first!.resource, first!.instrumentationScope);
+  encoder.add(first!);
   const broken = Object.create(second!, { spanContext: { value: () => { throw new Error('no context'); } } }) as ReadableSpan;
-  assert.throws(() => encoder.add(broken, first!.resource, first!.instrumentationScope), /no context/);
+  assert.throws(() => encoder.add(broken), /no context/);
   assert.equal(encoder.count, 1);
   assert.deepEqual(encoder.seal().bytes, ProtobufTraceSerializer.serializeRequest([first!]));
 });

@@ -96,7 +96,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     spanLimits: limits,
     spanProcessors: config.traces.exporters.map((name): SpanProcessor =>
       name === 'otlp' && config.traces.otlp.protocol === 'http/protobuf'
-        // Encodes spans as they end rather than keeping them until the batch is sent.
+        // Encodes spans soon after they end rather than keeping them until the batch is sent.
         ? createOtlpProtobufSpanProcessor(config.traces.otlp, config.traces.batch)
         : new BatchSpanProcessor({
           exporter: name === 'otlp' ? createOtlpSpanExporter(config.traces.otlp) : createConsoleSpanExporter(output.stdout),

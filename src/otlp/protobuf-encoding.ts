@@ -32,7 +32,8 @@ export class ProtoWriter {
   #encoder: TextEncoder | undefined;
 
   constructor(initialSize = 4096) {
-    this.buffer = new Uint8Array(initialSize);
+    // Never empty, so that doubling it always grows it.
+    this.buffer = new Uint8Array(Math.max(initialSize, 16));
     this.#view = new DataView(this.buffer.buffer);
   }
 

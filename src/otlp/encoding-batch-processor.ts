@@ -44,18 +44,18 @@ interface Group {
   items: ProtoWriter;
 }
 
-/**
- * The batch being filled, grouped by resource and scope in the order they first appear, as
- * the official serializer groups them. The request has the same shape for traces and logs:
- * Export*ServiceRequest { repeated Resource* = 1 }, Resource* { resource = 1, repeated
- * Scope* = 2, schema_url = 3 }, Scope* { scope = 1, repeated items = 2, schema_url = 3 }.
- */
 /** What the batch groups by: every ReadableSpan and ReadableLogRecord has both. */
 export interface Encodable {
   readonly resource: Resource;
   readonly instrumentationScope: InstrumentationScope;
 }
 
+/**
+ * The batch being filled, grouped by resource and scope in the order they first appear, as
+ * the official serializer groups them. The request has the same shape for traces and logs:
+ * Export*ServiceRequest { repeated Resource* = 1 }, Resource* { resource = 1, repeated
+ * Scope* = 2, schema_url = 3 }, Scope* { scope = 1, repeated items = 2, schema_url = 3 }.
+ */
 export class BatchEncoder<Item extends Encodable> {
   count = 0;
   #groups: Group[] = [];

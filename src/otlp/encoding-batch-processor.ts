@@ -26,7 +26,7 @@ import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { BatchConfig, OtlpExporterConfig } from '../config.ts';
 import { reasonOf } from './fetch-transport.ts';
 import { createEncodedOtlpExporter, type EncodedBatch, type EncodedOtlpExporter, type OtlpExporterOptions } from './exporters.ts';
-import { encodeLogRecord, encodeResource, encodeScope, encodeSpan, ProtoWriter, varintSize } from './protobuf-encoding.ts';
+import { encodeLogRecord, encodeResource, encodeScope, encodeSpan, ProtoWriter } from './protobuf-encoding.ts';
 
 const LEN = 2;
 
@@ -90,42 +90,28 @@ export class BatchEncoder<Item extends Encodable> {
   seal(): EncodedBatch {
     // A group whose only item failed to encode is empty: it is not sent.
     const groups = this.#groups.filter((group) => group.items.pos > 0);
-    const resources: Resource[] = [];
-    for (const group of groups) if (!resources.includes(group.resource)) resources.push(group.resource);
-
-    // Sizes first, so that the request is written once into a buffer of its exact size.
-    const scopeSizes = groups.map((group) => {
-      const scope = this.#scopeBytes(group.scope);
-      return fieldSize(scope.length) + group.items.pos + stringFieldSize(group.scope.schemaUrl);
-    });
-    const resourceSizes = resources.map((resource) => {
-      let size = fieldSize(this.#resourceBytes(resource).length) + stringFieldSize(resource.schemaUrl);
-      groups.forEach((group, i) => {
-        if (group.resource === resource) size += fieldSize(scopeSizes[i]!);
-      });
-      return size;
-    });
-    const total = resourceSizes.reduce((sum, size) => sum + fieldSize(size), 0);
-
-    const out = new ProtoWriter(total);
-    resources.forEach((resource, r) => {
+    const out = new ProtoWriter(groups.reduce((size, group) => size + group.items.pos, 1024));
+    const done = new Set<Resource>();
+    for (const { resource } of groups) {
+      if (done.has(resource)) continue;
+      done.add(resource);
       out.tag(1, LEN);
-      out.uint32(resourceSizes[r]!);
+      const resourceStart = out.beginLength();
       out.tag(1, LEN);
-      out.byteString(this.#resourceBytes(resource));
-      groups.forEach((group, i) => {
-        if (group.resource !== resource) return;
+      out.byteString(cached(this.#resources, resource, encodeResource, !resource.asyncAttributesPending));
+      for (const group of groups) {
+        if (group.resource !== resource) continue;
         out.tag(2, LEN);
-        out.uint32(scopeSizes[i]!);
+        const scopeStart = out.beginLength();
         out.tag(1, LEN);
-        out.byteString(this.#scopeBytes(group.scope));
-        out.ensure(group.items.pos);
-        out.buffer.set(group.items.bytes(), out.pos);
-        out.pos += group.items.pos;
+        out.byteString(cached(this.#scopes, group.scope, encodeScope, true));
+        out.append(group.items.bytes());
         stringField(out, 3, group.scope.schemaUrl);
-      });
+        out.endLength(scopeStart);
+      }
       stringField(out, 3, resource.schemaUrl);
-    });
+      out.endLength(resourceStart);
+    }
 
     const batch = { bytes: out.bytes(), count: this.count };
     for (const group of this.#groups) {
@@ -145,52 +131,24 @@ export class BatchEncoder<Item extends Encodable> {
     this.#groups.push(group);
     return group;
   }
-
-  #resourceBytes(resource: Resource): Uint8Array {
-    let bytes = this.#resources.get(resource);
-    if (bytes === undefined) {
-      const writer = new ProtoWriter(256);
-      encodeResource(writer, resource);
-      bytes = writer.bytes();
-      // Attributes still to come from a detector are not final yet.
-      if (!resource.asyncAttributesPending) this.#resources.set(resource, bytes);
-    }
-    return bytes;
-  }
-
-  #scopeBytes(scope: InstrumentationScope): Uint8Array {
-    let bytes = this.#scopes.get(scope);
-    if (bytes === undefined) {
-      const writer = new ProtoWriter(64);
-      encodeScope(writer, scope);
-      bytes = writer.bytes();
-      this.#scopes.set(scope, bytes);
-    }
-    return bytes;
-  }
 }
 
-/** A length-delimited field of `length` bytes: tag, length, content (tags here are one byte). */
-function fieldSize(length: number): number {
-  return 1 + varintSize(length) + length;
-}
-
-function utf8Length(text: string): number {
-  let length = 0;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code < 0x80) length += 1;
-    else if (code < 0x800) length += 2;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      length += 4;
-      i++;
-    } else length += 3;
+/** `key` encoded by `encode`, from `cache` when it was encoded before; kept there if `final`. */
+function cached<K extends object>(
+  cache: WeakMap<K, Uint8Array>,
+  key: K,
+  encode: (writer: ProtoWriter, key: K) => void,
+  final: boolean,
+): Uint8Array {
+  let bytes = cache.get(key);
+  if (bytes === undefined) {
+    const writer = new ProtoWriter(256);
+    encode(writer, key);
+    bytes = writer.bytes();
+    // A resource whose attributes a detector has still to deliver is not final yet.
+    if (final) cache.set(key, bytes);
   }
-  return length;
-}
-
-function stringFieldSize(text: string | undefined): number {
-  return text ? fieldSize(utf8Length(text)) : 0;
+  return bytes;
 }
 
 function stringField(writer: ProtoWriter, field: number, text: string | undefined): void {

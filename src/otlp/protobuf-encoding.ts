@@ -147,6 +147,11 @@ export class ProtoWriter {
 
   byteString(value: Uint8Array): void {
     this.uint32(value.length);
+    this.append(value);
+  }
+
+  /** Bytes as they are, with no tag or length: an already encoded run of fields. */
+  append(value: Uint8Array): void {
     this.ensure(value.length);
     this.buffer.set(value, this.pos);
     this.pos += value.length;
@@ -193,7 +198,7 @@ function nibble(code: number): number {
   return code <= 57 ? code - 48 : (code | 32) - 87;
 }
 
-export function varintSize(value: number): number {
+function varintSize(value: number): number {
   if (value < 128) return 1;
   if (value < 16384) return 2;
   if (value < 2097152) return 3;

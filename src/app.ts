@@ -44,12 +44,15 @@ export function createApp(telemetry: Telemetry, options: CreateAppOptions = {}):
       timeoutMillis: upstreamTimeoutMillis,
     },
   });
-  const instrumentation = telemetry.enabled ? createHttpServerInstrumentation(telemetry) : undefined;
+  // The handlers pass the request's context on themselves: no AsyncLocalStorage frame per request.
+  const instrumentation = telemetry.enabled
+    ? createHttpServerInstrumentation({ ...telemetry, activateContext: false })
+    : undefined;
   return createRouter(
     [
-      { pattern: '/rolldice', methods: ['GET'], handle: () => rollDice(undefined) },
-      { pattern: '/rolldice/', methods: ['GET'], handle: () => rollDice(undefined) },
-      { pattern: '/rolldice/{player}', methods: ['GET'], handle: (_, { params }) => rollDice(params[0]) },
+      { pattern: '/rolldice', methods: ['GET'], handle: (_, { context }) => rollDice(undefined, context) },
+      { pattern: '/rolldice/', methods: ['GET'], handle: (_, { context }) => rollDice(undefined, context) },
+      { pattern: '/rolldice/{player}', methods: ['GET'], handle: (_, { params, context }) => rollDice(params[0], context) },
     ],
     instrumentation,
   );

@@ -1,5 +1,6 @@
 import {
   type Attributes,
+  type Context,
   context,
   type MeterProvider,
   propagation,
@@ -41,6 +42,12 @@ export interface ServerRequestInfo {
   clientPort?: number;
   /** The HTTP version, e.g. `1.1`, when the runtime tells it. */
   protocolVersion?: string;
+  /**
+   * Set by the server instrumentation for the handler it wraps: the request's context (its
+   * SERVER span, the incoming baggage), for handlers that pass it on explicitly, e.g.
+   * `tracer.startSpan(name, options, info.context)` or `logger.emit({ ..., context })`.
+   */
+  context?: Context;
 }
 
 /** Any web-standard request handler: the shape `Deno.serve` and `Bun.serve` call. */
@@ -55,6 +62,14 @@ export interface InstrumentHandlerOptions {
   meterProvider?: MeterProvider;
   /** Extracts the incoming context. @default the global propagator */
   propagator?: TextMapPropagator;
+  /**
+   * Whether the handler runs with its SERVER span as the active context (`context.with`), so
+   * that `context.active()` and `startActiveSpan` inside it see the span, across `await` too.
+   * `false` skips that for handlers that take `info.context` and pass it on themselves: the
+   * context manager's AsyncLocalStorage costs CPU and garbage-collection time on every
+   * request (most on Deno: see the README's benchmark). @default true
+   */
+  activateContext?: boolean;
 }
 
 /** Instruments many handlers with one tracer and one `http.server.request.duration` histogram. */
@@ -81,6 +96,7 @@ export function createHttpServerInstrumentation(
   const tracer = (options.tracerProvider ?? trace.getTracerProvider()).getTracer(HTTP_SERVER_SCOPE, VERSION);
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(HTTP_SERVER_SCOPE, VERSION);
   const propagator = options.propagator;
+  const activateContext = options.activateContext ?? true;
   const duration = meter.createHistogram(METRIC_HTTP_SERVER_REQUEST_DURATION, {
     description: 'Duration of HTTP server requests.',
     unit: 's',
@@ -117,6 +133,7 @@ export function createHttpServerInstrumentation(
 
         const parent = (propagator ?? propagation).extract(ROOT_CONTEXT, request.headers, headersGetter);
         const span = tracer.startSpan(spanName, { kind: SpanKind.SERVER, attributes }, parent);
+        const spanContext = trace.setSpan(parent, span);
 
         const finish = (response: Response, thrown?: string): Response => {
           const status = response.status;
@@ -137,7 +154,7 @@ export function createHttpServerInstrumentation(
           if (route !== undefined) metricAttributes[ATTR_HTTP_ROUTE] = route;
           if (info?.protocolVersion) metricAttributes[ATTR_NETWORK_PROTOCOL_VERSION] = info.protocolVersion;
           if (errorType !== undefined) metricAttributes[ATTR_ERROR_TYPE] = errorType;
-          duration.record((performance.now() - started) / 1000, metricAttributes);
+          duration.record((performance.now() - started) / 1000, metricAttributes, spanContext);
           return response;
         };
         const fail = (error: unknown): Response => {
@@ -156,7 +173,10 @@ export function createHttpServerInstrumentation(
         // out in the same tick, without a promise (and an AsyncLocalStorage frame) per layer.
         let result: Response | Promise<Response>;
         try {
-          result = context.with(trace.setSpan(parent, span), handler, undefined, request, info);
+          const handlerInfo: ServerRequestInfo = { ...info, context: spanContext };
+          result = activateContext
+            ? context.with(spanContext, handler, undefined, request, handlerInfo)
+            : handler(request, handlerInfo);
         } catch (error) {
           return fail(error);
         }

@@ -1,10 +1,12 @@
 import {
   type Attributes,
+  type Context,
+  context,
   type LoggerProvider,
   type MeterProvider,
-  type Span,
   SeverityNumber,
   SpanStatusCode,
+  trace,
   type TracerProvider,
   ValueType,
 } from '@opentelemetry/api';
@@ -40,11 +42,14 @@ export interface RollDiceUpstream {
 
 /**
  * The seed's `rolldice` handler: rolls 1..6 inside a `roll` span, logs who rolled with the
- * result, and counts the roll on `dice.rolls` by `roll.value`.
+ * result, and counts the roll on `dice.rolls` by `roll.value`. Like the seed's
+ * `tracer.Start(r.Context(), "roll")`, it takes the request's context as an argument (the
+ * active one when not given), and makes `roll` the active span only around the upstream call,
+ * the one place where code it does not own (the instrumented fetch) looks for it.
  */
 export function createRollDice(
   options: RollDiceOptions,
-): (player: string | undefined) => Response | Promise<Response> {
+): (player: string | undefined, parent?: Context) => Response | Promise<Response> {
   const { random = Math.random, upstream } = options;
   const tracer = options.tracerProvider.getTracer(ROLLDICE_SCOPE);
   const logger = options.loggerProvider.getLogger(ROLLDICE_SCOPE);
@@ -58,30 +63,31 @@ export function createRollDice(
   // One attribute set per face, made once rather than per request.
   const faces: Attributes[] = [1, 2, 3, 4, 5, 6].map((value) => ({ 'roll.value': value }));
 
-  return (player) => {
+  return (player, parent = context.active()) => {
     if (player !== undefined && player.length > MAX_PLAYER_NAME_LENGTH) {
       return textResponse(400, `Bad Request: the player name is longer than ${MAX_PLAYER_NAME_LENGTH} characters`);
     }
-    const record = (span: Span, roll: number): Response => {
-      // Emitted inside the active `roll` span, so the record carries its trace and span ids.
+    const span = tracer.startSpan('roll', undefined, parent);
+    const inRoll = trace.setSpan(parent, span);
+    const record = (roll: number): Response => {
+      // In the `roll` span's context, so the record carries its trace and span ids.
       logger.emit({
         severityNumber: SeverityNumber.INFO,
         severityText: 'INFO',
         body: `${player ?? 'Anonymous player'} is rolling the dice`,
         attributes: { result: roll },
+        context: inRoll,
       });
       span.setAttributes(faces[roll - 1]!);
-      rolls.add(1, faces[roll - 1]);
+      rolls.add(1, faces[roll - 1], inRoll);
       span.end();
       return textResponse(200, String(roll));
     };
-    if (upstream === undefined) {
-      return tracer.startActiveSpan('roll', (span) => record(span, 1 + Math.floor(random() * 6)));
-    }
-    // The upstream's client span is a child of `roll`, which is active while it is called.
-    return tracer.startActiveSpan('roll', async (span) => {
+    if (upstream === undefined) return record(1 + Math.floor(random() * 6));
+    // The upstream's client span is a child of `roll`, active while the upstream is called.
+    return context.with(inRoll, async () => {
       const rolled = await rollUpstream(upstream, player);
-      if (typeof rolled === 'number') return record(span, rolled);
+      if (typeof rolled === 'number') return record(rolled);
       span.setStatus({ code: SpanStatusCode.ERROR, message: `the upstream ${rolled}` });
       span.end();
       return textResponse(502, `Bad Gateway: the upstream at ${upstreamShown} ${rolled}`);

@@ -65,6 +65,35 @@ test('instrumentHandler() keeps the server span active across awaits in the hand
   trace.disable();
 });
 
+test('instrumentHandler() hands the handler the request context, active or not as asked', async () => {
+  for (const activateContext of [true, false]) {
+    const telemetry = createTestTelemetry();
+    const seen: { given?: string; active?: string }[] = [];
+    const handler = instrumentHandler(
+      (_request, info) => {
+        // A handler that passes the context on itself, as the dice service does.
+        const child = telemetry.tracerProvider.getTracer('t').startSpan('child', undefined, info?.context);
+        child.end();
+        seen.push({
+          given: info?.context && trace.getSpan(info.context)?.spanContext().spanId,
+          active: trace.getActiveSpan()?.spanContext().spanId,
+        });
+        return new Response('ok');
+      },
+      { ...telemetry, route: '/things/{id}', activateContext },
+    );
+    trace.setGlobalTracerProvider(telemetry.tracerProvider);
+    await handler(new Request('http://localhost/things/1'), { clientAddress: '127.0.0.1' });
+    trace.disable();
+    const server = telemetry.span('GET /things/{id}');
+    const child = telemetry.span('child');
+    assert.equal(seen[0]?.given, server.spanContext().spanId, `activateContext: ${activateContext}`);
+    assert.equal(seen[0]?.active, activateContext ? server.spanContext().spanId : undefined);
+    assert.equal(child.parentSpanContext?.spanId, server.spanContext().spanId);
+    assert.equal(server.attributes['client.address'], '127.0.0.1', 'the rest of the info is kept');
+  }
+});
+
 test('instrumentHandler() records the query and an IPv6 server address without brackets', async () => {
   const { telemetry, handler } = instrument(() => new Response('ok'));
   await handler(new Request('http://[::1]:9000/things/1?debug=1'));

@@ -58,7 +58,10 @@ export class ProtoWriter {
   }
 
   tag(field: number, wireType: number): void {
-    this.uint32((field << 3) | wireType);
+    const key = (field << 3) | wireType;
+    if (key > 127) return this.uint32(key);
+    if (this.pos >= this.buffer.length) this.ensure(1);
+    this.buffer[this.pos++] = key;
   }
 
   uint32(value: number): void {
@@ -177,6 +180,10 @@ export class ProtoWriter {
   /** Writes the length kept by beginLength(), moving the content when it needs more bytes. */
   endLength(start: number): void {
     const length = this.pos - start - 1;
+    if (length < 128) {
+      this.buffer[start] = length;
+      return;
+    }
     const size = varintSize(length);
     if (size > 1) {
       this.ensure(size - 1);

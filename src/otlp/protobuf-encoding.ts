@@ -263,19 +263,58 @@ function anyValue(w: ProtoWriter, value: unknown): void {
   }
 }
 
+/** A KeyValue's content as last encoded, kept while its key keeps that value. */
+interface EncodedPair {
+  value: string | number | boolean;
+  bytes: Uint8Array;
+  /** Encodings since `value` was last seen with its key: a key whose value changes is not kept. */
+  misses: number;
+}
+
+const MAX_KEPT_PAIRS = 256;
+const MAX_KEPT_PAIR_BYTES = 128;
+/** After this many misses in a row a key's kept pair is replaced by its new value. */
+const MISSES_BEFORE_REPLACING = 8;
+// Most attributes repeat from span to span (`http.request.method` = `GET`, `server.port`, ...):
+// their bytes are copied rather than encoded again. Keyed by attribute key, so bounded by the
+// keys the code uses, and capped all the same.
+const keptPairs = new Map<string, EncodedPair>();
+
 /** Repeated KeyValue { key = 1, value = 2 } in field `field`, in the object's own key order. */
 function keyValues(w: ProtoWriter, attributes: Record<string, unknown>, field: number): void {
   for (const key in attributes) {
     if (!Object.prototype.hasOwnProperty.call(attributes, key)) continue;
+    const value = attributes[key];
     w.tag(field, LEN);
     const pair = w.beginLength();
-    w.tag(1, LEN);
-    w.string(key);
-    w.tag(2, LEN);
-    const value = w.beginLength();
-    anyValue(w, attributes[key]);
-    w.endLength(value);
+    const kept = keptPairs.get(key);
+    if (kept !== undefined && kept.value === value) {
+      kept.misses = 0;
+      w.append(kept.bytes);
+    } else {
+      const start = w.pos;
+      w.tag(1, LEN);
+      w.string(key);
+      w.tag(2, LEN);
+      const valueStart = w.beginLength();
+      anyValue(w, value);
+      w.endLength(valueStart);
+      if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+        keep(key, value, kept, w.buffer, start, w.pos);
+      }
+    }
     w.endLength(pair);
+  }
+}
+
+function keep(key: string, value: string | number | boolean, kept: EncodedPair | undefined, buffer: Uint8Array, start: number, end: number): void {
+  if (end - start > MAX_KEPT_PAIR_BYTES) return;
+  if (kept === undefined) {
+    if (keptPairs.size < MAX_KEPT_PAIRS) keptPairs.set(key, { value, bytes: buffer.slice(start, end), misses: 0 });
+  } else if (++kept.misses > MISSES_BEFORE_REPLACING) {
+    kept.value = value;
+    kept.bytes = buffer.slice(start, end);
+    kept.misses = 0;
   }
 }
 

@@ -126,6 +126,29 @@ test('BatchEncoder(encodeSpan) output decodes to the spans, flags and times it w
   assert.equal(decoded.length, spans.length);
 });
 
+test('BatchEncoder(encodeSpan) stays exact when attribute values repeat, alternate and change', () => {
+  // The encoder copies the bytes of a key and value it has just encoded: values that repeat,
+  // that alternate, and that change for good after a long run must all come out as they are.
+  const exporter = new InMemorySpanExporter();
+  const tracer = new TracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t');
+  for (let i = 0; i < 60; i++) {
+    tracer.startSpan('s', {
+      attributes: {
+        'same': 'always',
+        'port': 40_000 + (i % 3),
+        'method': i < 30 ? 'GET' : 'POST',
+        'flag': i % 2 === 0,
+        'ratio': i < 45 ? 0.5 : 0.25,
+        'player': `p${Math.floor(i / 10)}`,
+      },
+    }).end();
+  }
+  const spans = exporter.getFinishedSpans();
+  const encoder = new BatchEncoder(encodeSpan);
+  assert.deepEqual(encodeAll(encoder, spans), ProtobufTraceSerializer.serializeRequest(spans));
+  assert.deepEqual(encodeAll(encoder, spans.slice(25, 50)), ProtobufTraceSerializer.serializeRequest(spans.slice(25, 50)));
+});
+
 test('BatchEncoder(encodeLogRecord) makes the bytes of the official protobuf serializer, record for record', () => {
   const records = makeLogRecords();
   const encoder = new BatchEncoder(encodeLogRecord);

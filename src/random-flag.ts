@@ -15,7 +15,8 @@
 import {
   type Context,
   context,
-  isSpanContextValid,
+  INVALID_SPAN_CONTEXT,
+  INVALID_TRACEID,
   type Span,
   type SpanOptions,
   trace,
@@ -30,10 +31,12 @@ export const RANDOM_TRACE_FLAG = 0x02;
 function markRandom(span: Span, parentContext: Context, options: SpanOptions | undefined): void {
   const own = span.spanContext();
   // With tracing suppressed the SDK hands out the API's shared INVALID_SPAN_CONTEXT: never
-  // write to that.
-  if (!isSpanContextValid(own)) return;
+  // write to that. (Compared, not validated: isSpanContextValid runs two regular expressions,
+  // and every other span context here comes from the SDK's id generator.)
+  if (own === INVALID_SPAN_CONTEXT || own.traceId === INVALID_TRACEID) return;
   const parent = options?.root ? undefined : trace.getSpanContext(parentContext);
-  const continued = parent !== undefined && isSpanContextValid(parent) && parent.traceId === own.traceId;
+  // Sharing the new span's (valid) trace id makes the parent valid enough to read its flags.
+  const continued = parent !== undefined && parent.traceId === own.traceId;
   const random = continued ? (parent.traceFlags & RANDOM_TRACE_FLAG) !== 0 : true;
   // The SDK sets only the sampled bit, so there is nothing to clear otherwise.
   if (random) own.traceFlags |= RANDOM_TRACE_FLAG;

@@ -18,17 +18,21 @@ export interface CpuSample {
   schedNanos: number | undefined;
   /** utime + stime of the whole process, from /proc/PID/stat (clock-tick precision). */
   statNanos: number;
+  /** stime alone: the part spent in the kernel (system calls, the network stack). */
+  kernelNanos: number;
 }
 
 /**
  * /proc/PID/stat fields 14 and 15 (utime, stime). The command name (field 2) may hold spaces
  * and parentheses, so the fields are counted from the last ')'.
  */
-function statNanos(pid: number): number {
+function statTimes(pid: number): { statNanos: number; kernelNanos: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state): utime is field 14, stime field 15.
-  return ((Number(fields[11]) + Number(fields[12])) * 1e9) / CLK_TCK;
+  const user = Number(fields[11]);
+  const kernel = Number(fields[12]);
+  return { statNanos: ((user + kernel) * 1e9) / CLK_TCK, kernelNanos: (kernel * 1e9) / CLK_TCK };
 }
 
 /**
@@ -52,7 +56,7 @@ function schedNanos(pid: number): number | undefined {
 }
 
 export function sampleCpu(pid: number): CpuSample {
-  return { schedNanos: schedNanos(pid), statNanos: statNanos(pid) };
+  return { schedNanos: schedNanos(pid), ...statTimes(pid) };
 }
 
 /**

@@ -33,6 +33,7 @@ export function resultsTable(results: BenchResults): string {
         formatSpread(s.rateP99Ms, 2),
         formatSpread(s.rateMaxMs, 1),
         formatSpread(s.cpuMicrosPerRequest, 1),
+        formatSpread(s.kernelMicrosPerRequest, 1),
         mode === 'bare' ? '' : formatSpread(r.telemetryCostMicros[mode], 1),
         formatSpread(s.rssMB, 0),
         percent(s.spansReceived),
@@ -50,7 +51,7 @@ export function resultsTable(results: BenchResults): string {
       `p50 ms ${rate}`,
       `p99 ms ${rate}`,
       `max ms ${rate}`,
-      'CPU µs/req', 'telemetry µs/req', 'RSS MB', 'spans received', 'logs received',
+      'CPU µs/req', 'of which kernel', 'telemetry µs/req', 'RSS MB', 'spans received', 'logs received',
     ],
     rows,
   );

@@ -44,6 +44,8 @@ export interface RoundSample {
   fixedRate: FixedRateSample;
   /** Server CPU (every thread) in the measured window / requests in it. */
   cpuMicrosPerRequest: number;
+  /** The part of it spent in the kernel (/proc/PID/stat stime, clock-tick precision). */
+  kernelMicrosPerRequest: number;
   cpuSource: 'schedstat' | 'stat';
   /** VmRSS right after the measured window. */
   rssMB: number;
@@ -75,6 +77,7 @@ export interface ModeSummary {
   rateP99Ms?: Spread;
   rateMaxMs?: Spread;
   cpuMicrosPerRequest?: Spread;
+  kernelMicrosPerRequest?: Spread;
   rssMB?: Spread;
   /** Received / expected, in [0, 1]; 1 - this is what the batch processors dropped. */
   spansReceived?: Spread;
@@ -138,6 +141,7 @@ export function summarize(samples: readonly RoundSample[], mode: Mode): ModeSumm
     rateP99Ms: of((s) => s.fixedRate.p99Ms),
     rateMaxMs: of((s) => s.fixedRate.maxMs),
     cpuMicrosPerRequest: of((s) => s.cpuMicrosPerRequest),
+    kernelMicrosPerRequest: of((s) => s.kernelMicrosPerRequest),
     rssMB: of((s) => s.rssMB),
     ...(instrumented
       ? {

@@ -254,6 +254,7 @@ async function measureRound(ctx: Context, runtime: RuntimeName, mode: Mode, roun
         sendLagP99Ms: fixed.sendLagP99Ms,
       },
       cpuMicrosPerRequest: cpu.nanos / 1000 / measured.requests,
+      kernelMicrosPerRequest: (cpu1.kernelNanos - cpu0.kernelNanos) / 1000 / measured.requests,
       cpuSource: cpu.source,
       rssMB: rss / 2 ** 20,
       received: {

@@ -26,9 +26,16 @@ function track(child: ChildProcess): ChildProcess {
 
 /** The command line users run, minus the wrappers (npm, deno task, bun run), as tests/e2e does. */
 export function serviceCommand(runtime: RuntimeName): { command: string; args: string[] } {
-  if (runtime === 'node') return { command: bin('node'), args: ['dist/node.js'] };
+  if (runtime === 'node') return { command: bin('node'), args: [...nodeStartFlags(), 'dist/node.js'] };
   if (runtime === 'bun') return { command: bin('bun'), args: ['runtimes/bun.ts'] };
   return { command: bin('deno'), args: denoStartArgs() };
+}
+
+/** The flags `npm start` gives node (`node FLAGS runtimes/start.js`), read from package.json. */
+export function nodeStartFlags(): string[] {
+  const words: string[] = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.trim().split(/\s+/);
+  if (words[0] !== 'node') throw new Error(`package.json's start script does not say "node …": ${words.join(' ')}`);
+  return words.slice(1, -1);
 }
 
 /**

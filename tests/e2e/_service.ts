@@ -7,7 +7,11 @@ import { RUNTIME_COMMANDS, type RuntimeName } from '../_runtimes.ts';
 /** The command each runtime's users type, minus the wrappers (`npm`, `deno task`, `bun run`). */
 export function adapterCommand(runtime: RuntimeName): { command: string; args: string[] } {
   const { command } = RUNTIME_COMMANDS[runtime];
-  if (runtime === 'node') return { command, args: ['dist/node.js'] };
+  if (runtime === 'node') {
+    // The same V8 flags as `npm start` (`node FLAGS runtimes/start.js`), read from package.json.
+    const start: string[] = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.trim().split(/\s+/);
+    return { command, args: [...start.slice(1, -1), 'dist/node.js'] };
+  }
   if (runtime === 'bun') return { command, args: ['runtimes/bun.ts'] };
   // The same permission flags as `deno task start`, read from deno.json so they cannot drift.
   const task: string = JSON.parse(readFileSync('deno.json', 'utf8')).tasks.start.command;

@@ -1,9 +1,9 @@
 // `npm start` and `bun run start` share package.json's `start` script. bunfig.toml's
 // `[run] bun = true` makes `node` mean Bun under `bun run`, so this picks the adapter of the
-// runtime the user chose. The script's `--initial-old-space-size=128` is for V8 (Node; Deno's
-// task passes it too): with the telemetry's in-flight batches V8 grows the young generation to
-// its maximum, and with a live heap of ~12 MB its old-generation limit then leaves less room
-// than the young generation holds, so it starts a full GC every ~250 ms under load. A 128 MB
-// floor under that limit stops this (README, benchmark). Bun (JavaScriptCore) ignores it.
+// runtime the user chose. The script's `--initial-old-space-size=128` is for Node's V8: with the
+// telemetry's in-flight batches V8 grows the young generation to its maximum, and with a live
+// heap of ~12 MB its old-generation limit then leaves less room than the young generation
+// holds, so it starts a full GC every ~250 ms under load. A 128 MB floor under that limit
+// stops this (README, benchmark). Bun (JavaScriptCore) ignores the flag.
 if (process.versions.bun) await import('./bun.ts');
 else await import('../dist/node.js');

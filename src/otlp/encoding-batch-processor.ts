@@ -21,8 +21,8 @@
 import { TraceFlags } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
-import type { LogRecordProcessor, ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import type { ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { BatchConfig, OtlpExporterConfig } from '../config.ts';
 import { reasonOf } from './fetch-transport.ts';
 import { createEncodedOtlpExporter, type EncodedBatch, type EncodedOtlpExporter, type OtlpExporterOptions } from './exporters.ts';
@@ -162,6 +162,7 @@ class EncodingBatchProcessor<Item extends Encodable> {
   #encoder: BatchEncoder<Item>;
   #exporter: EncodedOtlpExporter;
   #config: BatchConfig;
+  /** What the items are called in loss reports. */
   #plural: string;
   /** Items not yet handed to the exporter, encoded or not: the queue the spec bounds. */
   #queued = 0;
@@ -176,11 +177,17 @@ class EncodingBatchProcessor<Item extends Encodable> {
   #waiters: { until: number; resolve: () => void }[] = [];
   #shutdown: Promise<void> | undefined;
 
-  constructor(encoder: BatchEncoder<Item>, exporter: EncodedOtlpExporter, config: BatchConfig, plural: string) {
-    this.#encoder = encoder;
-    this.#exporter = exporter;
+  constructor(
+    signal: 'traces' | 'logs',
+    encodeItem: (writer: ProtoWriter, item: Item) => void,
+    exporterConfig: OtlpExporterConfig,
+    config: BatchConfig,
+    options: OtlpExporterOptions,
+  ) {
+    this.#encoder = new BatchEncoder(encodeItem);
+    this.#exporter = createEncodedOtlpExporter(signal, exporterConfig, options);
     this.#config = config;
-    this.#plural = plural;
+    this.#plural = signal === 'traces' ? 'spans' : 'log records';
   }
 
   add(item: Item): void {
@@ -286,12 +293,7 @@ export function createOtlpProtobufSpanProcessor(
   batch: BatchConfig,
   options: OtlpExporterOptions = {},
 ): SpanProcessor {
-  const processor = new EncodingBatchProcessor<ReadableSpan>(
-    new BatchEncoder(encodeSpan),
-    createEncodedOtlpExporter('traces', config, options),
-    batch,
-    'spans',
-  );
+  const processor = new EncodingBatchProcessor('traces', encodeSpan, config, batch, options);
   return {
     onStart: () => {},
     onEnd: (span) => {
@@ -312,12 +314,7 @@ export function createOtlpProtobufLogRecordProcessor(
   batch: BatchConfig,
   options: OtlpExporterOptions = {},
 ): LogRecordProcessor {
-  const processor = new EncodingBatchProcessor<ReadableLogRecord>(
-    new BatchEncoder(encodeLogRecord),
-    createEncodedOtlpExporter('logs', config, options),
-    batch,
-    'log records',
-  );
+  const processor = new EncodingBatchProcessor('logs', encodeLogRecord, config, batch, options);
   return {
     onEmit: (record) => processor.add(record),
     forceFlush: () => processor.forceFlush(),

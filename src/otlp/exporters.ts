@@ -2,12 +2,12 @@
  * OTLP/HTTP exporters for traces, metrics and logs on `fetch`, the same on Node, Deno and Bun.
  *
  * The official serializers from otlp-transformer encode the requests, so the bytes are those
- * of the official exporters; spans and log records in protobuf arrive already encoded, with the
- * same bytes, from the encoding batch processors (encoding-batch-processor.ts). otlp-exporter-base's network export delegate does the export
- * plumbing (serialize, send, track what is in flight, flush); this module adds what it lacks:
- * a fetch transport with gzip, a retry layer bounded by the export deadline, a cap on exports
- * in flight that says what it dropped, loss accounting, and a shutdown that is bounded and
- * idempotent.
+ * of the official exporters; spans and log records in protobuf arrive already encoded, with
+ * the same bytes, from the encoding batch processors (encoding-batch-processor.ts).
+ * otlp-exporter-base's network export delegate does the export plumbing (serialize, send,
+ * track what is in flight, flush); this module adds what it lacks: a fetch transport with gzip,
+ * a retry layer bounded by the export deadline, a cap on exports in flight that says what it
+ * dropped, loss accounting, and a shutdown that is bounded and idempotent.
  */
 import { diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';

@@ -35,6 +35,8 @@ export interface FetchTransport extends IExporterTransport {
 /** An error whose `reason` completes "Dropped 3 spans: …" in the loss report. */
 export interface ExportError extends Error {
   reason: string;
+  /** The attempt ran out of the time it was given, rather than being refused. */
+  timedOut?: boolean;
 }
 
 /** The client SHOULD limit the request body, before compression; 20 MiB is the recommended limit. */
@@ -285,10 +287,9 @@ class FetchTransportImpl implements FetchTransport {
         };
       }
       if (abortedBy === 'timeout') {
-        return {
-          status: 'failure',
-          error: exportError(`the collector at ${this.endpoint} did not answer within ${Math.round(timeoutMillis)} ms`, error),
-        };
+        const timedOut = exportError(`the collector at ${this.endpoint} did not answer within ${Math.round(timeoutMillis)} ms`, error);
+        timedOut.timedOut = true;
+        return { status: 'failure', error: timedOut };
       }
       // Connection refused or reset, DNS failure, a server that hung up: the spec says retry.
       return {

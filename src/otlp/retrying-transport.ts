@@ -8,7 +8,7 @@
  */
 import { diag } from '@opentelemetry/api';
 import type { ExportResponse, IExporterTransport } from '@opentelemetry/otlp-exporter-base';
-import { exportError, reasonOf } from './fetch-transport.ts';
+import { type ExportError, exportError, reasonOf } from './fetch-transport.ts';
 
 export interface RetryOptions {
   /** The pause before the first retry, before jitter. @default 1000 */
@@ -57,7 +57,12 @@ class RetryingTransport implements IExporterTransport {
     let lastAnswer: string | undefined;
     for (let attempt = 1; ; attempt++) {
       const response = await this.#transport.send(data, deadline - this.#now());
-      if (response.status === 'failure' && lastAnswer !== undefined && this.#now() >= deadline) {
+      // Each attempt is given what is left of the deadline, so an attempt that timed out ran
+      // into the deadline, even when its timer fired a fraction of a millisecond early.
+      if (
+        response.status === 'failure' && lastAnswer !== undefined &&
+        ((response.error as Partial<ExportError>).timedOut === true || this.#now() >= deadline)
+      ) {
         // The deadline cut the last attempt short: what matters is why there were retries.
         return {
           status: 'failure',

@@ -210,6 +210,20 @@ test('createRetryingTransport() stops when the deadline passes and says after ho
   assert.equal(reasonOf((response as { error: Error }).error), 'busy; gave up after 4 attempts, as the 200 ms export timeout ran out');
 });
 
+test('createRetryingTransport() names the retries when the last attempt times out, even a little early', async () => {
+  // The clock stands still: the last attempt's timer "fired" before the deadline was reached,
+  // as timers rounded to whole milliseconds can.
+  const timeout: ExportResponse = {
+    status: 'failure',
+    error: Object.assign(new Error('The collector did not answer within 2 ms'), { reason: 'the collector did not answer within 2 ms', timedOut: true }),
+  };
+  const { transport, budgets } = scripted([RETRY, timeout]);
+  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 0, jitter: 0, now: () => 0 });
+  const response = await retrying.send(BODY, 800);
+  assert.equal(budgets.length, 2);
+  assert.equal(reasonOf((response as { error: Error }).error), 'busy; gave up after 2 attempts, as the 800 ms export timeout ran out');
+});
+
 test('createRetryingTransport() shutdown() ends a pause at once and shuts the transport down', async () => {
   const { transport, shutdowns } = scripted([RETRY]);
   const retrying = createRetryingTransport(transport, { initialBackoffMillis: 5000, jitter: 0 });

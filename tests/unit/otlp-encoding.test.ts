@@ -190,3 +190,33 @@ test('ProtoWriter.endLength() moves content for lengths of two bytes and more', 
     assert.ok(bytes.subarray(i + 1).every((b) => b === 7));
   }
 });
+
+test('ProtoWriter.hexId() writes ids given in either case as the same bytes', () => {
+  // The API accepts ids in either case (isValidTraceId); W3C traceparent ids are lowercase.
+  for (const id of ['0af7651916cd43dd8448eb211c80319c', 'b7ad6b7169203331', '0123456789abcdef']) {
+    const expected = Uint8Array.from(id.match(/../g)!, (pair) => Number.parseInt(pair, 16));
+    for (const text of [id, id.toUpperCase()]) {
+      const writer = new ProtoWriter(16);
+      writer.hexId(text);
+      assert.deepEqual(writer.bytes(), Uint8Array.of(expected.length, ...expected), text);
+    }
+  }
+});
+
+test('ProtoWriter.hrTime() writes exact nanoseconds, in the same second and across seconds', () => {
+  const nanos = (seconds: number, fraction: number) => BigInt(seconds) * 1_000_000_000n + BigInt(fraction);
+  // A second whose nanoseconds end just below a multiple of 2^32: adding the fraction carries.
+  let carrying = 1_700_000_000;
+  while (nanos(carrying, 0) % 2n ** 32n < 2n ** 32n - 1_000_000_000n) carrying++;
+  const times: [number, number][] = [
+    [0, 0], [0, 999_999_999], [1, 0], [carrying, 0], [carrying, 999_999_999], [carrying, 5],
+    [1_764_000_000, 123_456_789], [1_764_000_000, 123_456_790], [1_764_000_001, 0],
+    [4_102_444_800, 999_999_999], [4_102_444_801, 1], [2 ** 33, 7],
+  ];
+  for (const [seconds, fraction] of times) {
+    const writer = new ProtoWriter(8);
+    writer.hrTime([seconds, fraction]);
+    const view = new DataView(writer.buffer.buffer, 0, 8);
+    assert.equal(view.getBigUint64(0, true), nanos(seconds, fraction), `${seconds}.${fraction}`);
+  }
+});

@@ -32,7 +32,7 @@ export function serviceCommand(runtime: RuntimeName): { command: string; args: s
 }
 
 /** The flags `npm start` gives node (`node FLAGS runtimes/start.js`), read from package.json. */
-export function nodeStartFlags(): string[] {
+function nodeStartFlags(): string[] {
   const words: string[] = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.trim().split(/\s+/);
   if (words[0] !== 'node') throw new Error(`package.json's start script does not say "node …": ${words.join(' ')}`);
   return words.slice(1, -1);

@@ -5,7 +5,7 @@
 export interface RuntimeInfo {
   /** Becomes `process.runtime.name` on the resource. */
   readonly name: 'node' | 'deno' | 'bun';
-  /** Becomes `process.runtime.version`, e.g. `24.21.0`. */
+  /** Becomes `process.runtime.version`, e.g. `26.10.0`. */
   readonly version: string;
 }
 

@@ -26,7 +26,7 @@ import {
 import type { LogLevel, ResolvedConfig, SamplerConfig } from './config.ts';
 import { createConsoleLogExporter, createConsoleMetricExporter, createConsoleSpanExporter } from './console-exporters.ts';
 import { registerContextManager } from './context.ts';
-import { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter } from './otlp/exporters.ts';
+import { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter, type OtlpExporterOptions } from './otlp/exporters.ts';
 import { createOtlpProtobufLogRecordProcessor, createOtlpProtobufSpanProcessor } from './otlp/encoding-batch-processor.ts';
 import { createW3CPropagator } from './propagation.ts';
 import { tracerProviderWithRandomFlag } from './random-flag.ts';
@@ -90,6 +90,9 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
       : { attributeValueLengthLimit: config.limits.attributeValueLengthLimit }),
   };
 
+  // Node's fetch copies a byte body twice before sending it; a one-chunk stream it does not.
+  const otlp: OtlpExporterOptions = { streamBody: runtime.name === 'node' };
+
   const sdkTracerProvider = new TracerProvider({
     resource,
     sampler: createSampler(config.traces.sampler),
@@ -97,9 +100,9 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     spanProcessors: config.traces.exporters.map((name): SpanProcessor =>
       name === 'otlp' && config.traces.otlp.protocol === 'http/protobuf'
         // Encodes spans soon after they end rather than keeping them until the batch is sent.
-        ? createOtlpProtobufSpanProcessor(config.traces.otlp, config.traces.batch)
+        ? createOtlpProtobufSpanProcessor(config.traces.otlp, config.traces.batch, otlp)
         : new BatchSpanProcessor({
-          exporter: name === 'otlp' ? createOtlpSpanExporter(config.traces.otlp) : createConsoleSpanExporter(output.stdout),
+          exporter: name === 'otlp' ? createOtlpSpanExporter(config.traces.otlp, otlp) : createConsoleSpanExporter(output.stdout),
           ...config.traces.batch,
         })
     ),
@@ -114,7 +117,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     readers: config.metrics.exporters.map((name) =>
       new PeriodicExportingMetricReader({
         exporter: name === 'otlp'
-          ? createOtlpMetricExporter(config.metrics.otlp, config.metrics.temporalityPreference)
+          ? createOtlpMetricExporter(config.metrics.otlp, config.metrics.temporalityPreference, otlp)
           : createConsoleMetricExporter(output.stdout),
         exportIntervalMillis,
         // The reader refuses a timeout longer than the interval.
@@ -128,9 +131,9 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     logRecordLimits: limits,
     processors: config.logs.exporters.map((name): LogRecordProcessor =>
       name === 'otlp' && config.logs.otlp.protocol === 'http/protobuf'
-        ? createOtlpProtobufLogRecordProcessor(config.logs.otlp, config.logs.batch)
+        ? createOtlpProtobufLogRecordProcessor(config.logs.otlp, config.logs.batch, otlp)
         : new BatchLogRecordProcessor({
-          exporter: name === 'otlp' ? createOtlpLogExporter(config.logs.otlp) : createConsoleLogExporter(output.stdout),
+          exporter: name === 'otlp' ? createOtlpLogExporter(config.logs.otlp, otlp) : createConsoleLogExporter(output.stdout),
           ...config.logs.batch,
         })
     ),

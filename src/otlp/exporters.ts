@@ -70,6 +70,8 @@ export const DEFAULT_CONCURRENCY_LIMIT = 8;
 export interface OtlpExporterOptions extends RetryOptions {
   /** @default DEFAULT_CONCURRENCY_LIMIT */
   concurrencyLimit?: number;
+  /** Send each request as a one-chunk stream with its length (the fetch transport's `streamBody`). @default false */
+  streamBody?: boolean;
   /** How often dropped items are reported at most. @default 10000 */
   lossReportIntervalMillis?: number;
   /** For the loss report, with `now`: a fake clock in tests. */
@@ -167,6 +169,7 @@ class OtlpHttpExporter<Items> {
       headers: config.headers,
       compression: config.compression,
       userAgent: OTLP_USER_AGENT,
+      streamBody: options.streamBody,
       // Read here rather than by the delegate, whose warning names neither endpoint nor signal.
       onSuccessBody: (body) => this.#onPartialSuccess(serializer.deserializeResponse(body), signal),
     });

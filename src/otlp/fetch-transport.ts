@@ -24,6 +24,14 @@ export interface FetchTransportOptions {
   userAgent: string;
   /** Called with the body of a 2xx answer when it is not empty, to read `partial_success`. */
   onSuccessBody?: (body: Uint8Array) => void;
+  /**
+   * Hands fetch the request as one chunk of a `ReadableStream`, with its `Content-Length`,
+   * rather than as bytes. For Node: its fetch copies a byte body twice on the way to the socket
+   * (a copy of the buffer source, then a byte stream's clone), and the garbage collector pays
+   * for each: 740 against 340 µs of CPU to POST a batch of 512 spans (120 kB). Not for Deno,
+   * whose fetch sends a stream chunked whatever `Content-Length` says. @default false
+   */
+  streamBody?: boolean;
 }
 
 /** A transport that can also say which endpoint it talks to, for diagnostics. */
@@ -196,6 +204,29 @@ async function gzip(data: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/** `init` with `body` as the one chunk of a stream, its length given, and redirects returned. */
+function streamed(init: RequestInit, body: Uint8Array<ArrayBuffer>): RequestInit {
+  const headers = new Headers(init.headers);
+  headers.set('content-length', String(body.length));
+  return {
+    ...init,
+    headers,
+    body: new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(body);
+        controller.close();
+      },
+    }),
+    // Required with a stream body; not yet in every runtime's RequestInit type.
+    duplex: 'half',
+    redirect: 'manual',
+  } as RequestInit;
+}
+
+function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400 && status !== 304;
+}
+
 function describeNetworkError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   // Node says "fetch failed" and puts the useful part (ECONNREFUSED ...) in `cause`.
@@ -216,12 +247,14 @@ class FetchTransportImpl implements FetchTransport {
   #shutdown = new AbortController();
   /** Compressed payloads by request; weak, so each is released with its export. */
   #compressed = new WeakMap<Uint8Array, Promise<Uint8Array<ArrayBuffer>>>();
+  #streamBody: boolean;
 
   constructor(options: FetchTransportOptions) {
     this.#url = options.url;
     this.endpoint = withoutCredentials(options.url);
     this.#gzip = options.compression === 'gzip';
     this.#onSuccessBody = options.onSuccessBody;
+    this.#streamBody = options.streamBody ?? false;
     this.#urlProblem = checkUrl(options.url);
     if (this.#urlProblem) diag.error(`Cannot export to ${this.endpoint}: ${this.#urlProblem}`);
     const headers = new Headers();
@@ -276,8 +309,14 @@ class FetchTransportImpl implements FetchTransport {
     this.#shutdown.signal.addEventListener('abort', onShutdown, { once: true });
     try {
       // Suppressed so that an instrumented fetch does not trace the exporter's own requests.
-      const response = await context.with(suppressTracing(context.active()), () =>
-        fetch(this.#url, { method: 'POST', headers: this.#headers, body, signal: abort.signal }));
+      const post = (init: RequestInit) => context.with(suppressTracing(context.active()), () => fetch(this.#url, init));
+      const bytes: RequestInit = { method: 'POST', headers: this.#headers, body, signal: abort.signal };
+      let response = await post(this.#streamBody ? streamed(bytes, body) : bytes);
+      if (this.#streamBody && isRedirect(response.status)) {
+        // A streamed body cannot be sent again to where a 307 or 308 points: the bytes can.
+        await response.body?.cancel();
+        response = await post(bytes);
+      }
       return await this.#classify(response);
     } catch (error) {
       if (abortedBy === 'shutdown') {

@@ -103,7 +103,7 @@ test('createFetchTransport({ streamBody }) sends the bytes whole, with their Con
   for (const compression of ['none', 'gzip'] as const) {
     const transport = transportTo(receiver, { contentType: 'application/x-protobuf', compression, streamBody: true });
     assert.deepEqual(await transport.send(payload, 5000), { status: 'success' });
-    await transport.send(payload, 5000); // a second request on the same connection
+    assert.deepEqual(await transport.send(payload, 5000), { status: 'success' }, 'a second request, on the same connection');
   }
   assert.equal(receiver.requests.length, 4);
   for (const request of receiver.requests) {
@@ -114,7 +114,7 @@ test('createFetchTransport({ streamBody }) sends the bytes whole, with their Con
 }), { skip: currentRuntime === 'deno' && "Deno's fetch sends a stream chunked whatever Content-Length says (deno 2.9.6); the service streams bodies on Node only" });
 
 test('createFetchTransport({ streamBody }) answers a 307 or 308 by sending the bytes again, redirects followed', () => withReceiver(async (receiver) => {
-  // The collector moved: /v1/traces points to /v1/logs, the one path this test's receiver takes.
+  // The collector moved: /v1/traces answers 307 with /v1/logs, where the receiver says 200.
   receiver.respond((request) =>
     request.path === '/v1/traces' ? { status: 307, headers: { location: `${receiver.url}/v1/logs` } } : undefined
   );

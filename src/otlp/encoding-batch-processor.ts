@@ -286,7 +286,8 @@ class EncodingBatchProcessor<Item extends Encodable> {
 
 /**
  * A span processor that batches sampled spans and exports them over OTLP/HTTP protobuf,
- * encoding spans shortly after they end; `options` are for tests.
+ * encoding spans shortly after they end; `options` tune the transport (`streamBody`) and fake
+ * time in tests.
  */
 export function createOtlpProtobufSpanProcessor(
   config: OtlpExporterConfig,
@@ -307,7 +308,8 @@ export function createOtlpProtobufSpanProcessor(
 
 /**
  * A log record processor that batches log records and exports them over OTLP/HTTP protobuf,
- * encoding records shortly after they are emitted; `options` are for tests.
+ * encoding records shortly after they are emitted; `options` tune the transport (`streamBody`)
+ * and fake time in tests.
  */
 export function createOtlpProtobufLogRecordProcessor(
   config: OtlpExporterConfig,

@@ -70,7 +70,10 @@ export const DEFAULT_CONCURRENCY_LIMIT = 8;
 export interface OtlpExporterOptions extends RetryOptions {
   /** @default DEFAULT_CONCURRENCY_LIMIT */
   concurrencyLimit?: number;
-  /** Send each request as a one-chunk stream with its length (the fetch transport's `streamBody`). @default false */
+  /**
+   * Send each request to fetch as a one-chunk stream with its length (the fetch transport's
+   * `streamBody`: cheaper on Node). @default false
+   */
   streamBody?: boolean;
   /** How often dropped items are reported at most. @default 10000 */
   lossReportIntervalMillis?: number;
@@ -284,7 +287,7 @@ class OtlpHttpExporter<Items> {
   }
 }
 
-/** An OTLP/HTTP span exporter; `options` are for tests. */
+/** An OTLP/HTTP span exporter; `options` tune the transport (`streamBody`) and fake time in tests. */
 export function createOtlpSpanExporter(config: OtlpExporterConfig, options: OtlpExporterOptions = {}): SpanExporter {
   const exporter = new OtlpHttpExporter(TRACES, config, options);
   return {
@@ -313,7 +316,10 @@ export function selectTemporality(preference: TemporalityPreference, instrumentT
   }
 }
 
-/** An OTLP/HTTP metric exporter with the temporality `temporality` asks for; `options` are for tests. */
+/**
+ * An OTLP/HTTP metric exporter with the temporality `temporality` asks for; `options` tune the
+ * transport (`streamBody`) and fake time in tests.
+ */
 export function createOtlpMetricExporter(
   config: OtlpExporterConfig,
   temporality: TemporalityPreference,
@@ -328,7 +334,7 @@ export function createOtlpMetricExporter(
   };
 }
 
-/** An OTLP/HTTP log record exporter; `options` are for tests. */
+/** An OTLP/HTTP log record exporter; `options` tune the transport (`streamBody`) and fake time in tests. */
 export function createOtlpLogExporter(config: OtlpExporterConfig, options: OtlpExporterOptions = {}): LogRecordExporter {
   const exporter = new OtlpHttpExporter(LOGS, config, options);
   return {

@@ -113,17 +113,21 @@ test('createFetchTransport({ streamBody }) sends the bytes whole, with their Con
   }
 }), { skip: currentRuntime === 'deno' && "Deno's fetch sends a stream chunked whatever Content-Length says (deno 2.9.6); the service streams bodies on Node only" });
 
-test('createFetchTransport({ streamBody }) answers a 307 or 308 by sending the bytes again, redirects followed', () => withReceiver(async (receiver) => {
-  // The collector moved: /v1/traces answers 307 with /v1/logs, where the receiver says 200.
-  receiver.respond((request) =>
-    request.path === '/v1/traces' ? { status: 307, headers: { location: `${receiver.url}/v1/logs` } } : undefined
-  );
-  const transport = transportTo(receiver, { streamBody: true });
-  assert.deepEqual(await transport.send(BODY, 5000), { status: 'success' });
-  const delivered = receiver.requests.filter((request) => request.responseStatus === 200);
-  assert.deepEqual(delivered.map((request) => [request.path, new TextDecoder().decode(request.body)]), [['/v1/logs', new TextDecoder().decode(BODY)]]);
-  assert.equal(receiver.requests.at(-1), delivered[0], 'nothing sent after the delivery');
-}));
+test('createFetchTransport({ streamBody }) answers a 307 or 308 by sending the bytes again, redirects followed', async () => {
+  for (const status of [307, 308]) {
+    await withReceiver(async (receiver) => {
+      // The collector moved: /v1/traces redirects to /v1/logs, where the receiver says 200.
+      receiver.respond((request) =>
+        request.path === '/v1/traces' ? { status, headers: { location: `${receiver.url}/v1/logs` } } : undefined
+      );
+      const transport = transportTo(receiver, { streamBody: true });
+      assert.deepEqual(await transport.send(BODY, 5000), { status: 'success' }, `${status}`);
+      const delivered = receiver.requests.filter((request) => request.responseStatus === 200);
+      assert.deepEqual(delivered.map((request) => [request.path, new TextDecoder().decode(request.body)]), [['/v1/logs', new TextDecoder().decode(BODY)]]);
+      assert.equal(receiver.requests.at(-1), delivered[0], 'nothing sent after the delivery');
+    });
+  }
+});
 
 test('createFetchTransport() refuses a request over the 20 MiB OTLP limit without sending it', async () => {
   const transport = transportTo({ url: 'http://127.0.0.1:9' });

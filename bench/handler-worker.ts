@@ -11,7 +11,7 @@
  * Started by bench/handler-bench.ts (`npm run bench -- --handler`).
  */
 import process from 'node:process';
-import { startService } from '../src/service.ts';
+import { startService } from '../src/service/start.ts';
 
 export interface HandlerSample {
   requests: number;

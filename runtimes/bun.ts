@@ -1,16 +1,19 @@
 /**
- * The Bun adapter: serves the runtime-neutral handler with `Bun.serve`.
- * Started with `bun run start`.
+ * The Bun adapter: serves the dice service with `Bun.serve`. Started with `bun run start`.
  */
-import { createGracefulShutdown, startService } from '../mod.ts';
+import { consoleOutput } from '../mod.ts';
+import { createGracefulShutdown, listeningUrl, startService } from '../src/service/mod.ts';
 
-const port = Number(Bun.env.PORT || 8080);
-const hostname = Bun.env.HOST || '0.0.0.0';
-const service = startService({ runtime: { name: 'bun', version: Bun.version }, env: Bun.env, exit: (code) => process.exit(code) });
+const service = startService({
+  runtime: { name: 'bun', version: Bun.version },
+  env: Bun.env,
+  output: consoleOutput,
+  exit: (code) => process.exit(code),
+});
+const { port, hostname } = service.config;
 
-let server: ReturnType<typeof Bun.serve>;
-try {
-  server = Bun.serve({
+function serve(hostname: string): ReturnType<typeof Bun.serve> {
+  return Bun.serve({
     port,
     hostname,
     // Bun's only server timeout: seconds a connection may stay idle (the seed's write timeout).
@@ -20,13 +23,28 @@ try {
       return service.fetch(request, { clientAddress: address?.address, clientPort: address?.port });
     },
   });
+}
+
+let server: ReturnType<typeof Bun.serve>;
+try {
+  // No HOST: every interface, IPv6 and IPv4, or IPv4 alone on a machine without IPv6.
+  server = hostname !== undefined ? serve(hostname) : serveAnywhere();
 } catch (error) {
   const code = (error as { code?: string }).code;
   const reason = code === 'EADDRINUSE' ? 'the address is already in use' : String(error);
-  console.error(`rolldice: cannot listen on ${hostname}:${port}: ${reason}`);
+  console.error(`rolldice: cannot listen on ${hostname ?? '*'}:${port}: ${reason}`);
   process.exit(1);
 }
-console.error(`rolldice: listening on http://${hostname}:${server.port} (bun ${Bun.version})`);
+console.error(`rolldice: listening on ${listeningUrl(hostname, server.port!)} (bun ${Bun.version})`);
+
+function serveAnywhere(): ReturnType<typeof Bun.serve> {
+  try {
+    return serve('::');
+  } catch (error) {
+    if ((error as { code?: string }).code === 'EADDRINUSE') throw error;
+    return serve('0.0.0.0');
+  }
+}
 
 const onSignal = createGracefulShutdown({
   stopServer: () => server.stop(),

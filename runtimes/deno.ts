@@ -1,8 +1,8 @@
 /**
- * The Deno adapter: serves the runtime-neutral handler with `Deno.serve`.
- * Started with `deno task start`.
+ * The Deno adapter: serves the dice service with `Deno.serve`. Started with `deno task start`.
  */
-import { createGracefulShutdown, startService } from '../mod.ts';
+import { consoleOutput } from '../mod.ts';
+import { createGracefulShutdown, listeningUrl, startService } from '../src/service/mod.ts';
 
 // Reads each variable on demand: `Deno.env.toObject()` would need access to the whole
 // environment, where the start task grants only PORT, HOST, OTEL_* and ROLLDICE_*.
@@ -15,25 +15,43 @@ if (env.OTEL_DENO === 'true') {
   Deno.exit(1);
 }
 
-const port = Number(env.PORT || 8080);
-const hostname = env.HOST || '0.0.0.0';
-const service = startService({ runtime: { name: 'deno', version: Deno.version.deno }, env, exit: (code) => Deno.exit(code) });
+const service = startService({
+  runtime: { name: 'deno', version: Deno.version.deno },
+  env,
+  output: consoleOutput,
+  exit: (code) => Deno.exit(code),
+});
+const { port, hostname } = service.config;
 
-let server: Deno.HttpServer<Deno.NetAddr>;
-try {
-  server = Deno.serve(
+function serve(hostname: string): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve(
     {
       port,
       hostname,
-      onListen: ({ port }) => console.error(`rolldice: listening on http://${hostname}:${port} (deno ${Deno.version.deno})`),
+      onListen: ({ port }) =>
+        console.error(`rolldice: listening on ${listeningUrl(hostname, port)} (deno ${Deno.version.deno})`),
     },
-    (request, info) =>
-      service.fetch(request, { clientAddress: info.remoteAddr.hostname, clientPort: info.remoteAddr.port }),
+    (request, info) => service.fetch(request, { clientAddress: info.remoteAddr.hostname, clientPort: info.remoteAddr.port }),
   );
+}
+
+let server: Deno.HttpServer<Deno.NetAddr>;
+try {
+  // No HOST: every interface, IPv6 and IPv4, or IPv4 alone on a machine without IPv6.
+  server = hostname !== undefined ? serve(hostname) : serveAnywhere();
 } catch (error) {
   const reason = error instanceof Deno.errors.AddrInUse ? 'the address is already in use' : String(error);
-  console.error(`rolldice: cannot listen on ${hostname}:${port}: ${reason}`);
+  console.error(`rolldice: cannot listen on ${hostname ?? '*'}:${port}: ${reason}`);
   Deno.exit(1);
+}
+
+function serveAnywhere(): Deno.HttpServer<Deno.NetAddr> {
+  try {
+    return serve('::');
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) throw error;
+    return serve('0.0.0.0');
+  }
 }
 
 const onSignal = createGracefulShutdown({

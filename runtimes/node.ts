@@ -1,16 +1,22 @@
 /**
- * The Node.js adapter: serves the runtime-neutral handler with `node:http`. Built to
- * `dist/node.js` (`npm run build`) and started with `npm start` or `node dist/node.js`.
+ * The Node.js adapter: serves the dice service with `node:http`. Built to `dist/node.js`
+ * (`npm run build`) and started with `npm start` or `node dist/node.js`.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import process from 'node:process';
 import { getRequestListener } from '@hono/node-server';
-import { createGracefulShutdown, startService } from '../mod.ts';
+import { consoleOutput } from '../mod.ts';
+import { createGracefulShutdown, listeningUrl, startService } from '../src/service/mod.ts';
 
-const port = Number(process.env.PORT || 8080);
-const host = process.env.HOST || undefined; // undefined: every interface, IPv6 and IPv4
-const service = startService({ runtime: { name: 'node', version: process.versions.node }, env: process.env, exit: (code) => process.exit(code) });
+const service = startService({
+  runtime: { name: 'node', version: process.versions.node },
+  env: process.env,
+  output: consoleOutput,
+  exit: (code) => process.exit(code),
+  streamRequestBodies: true,
+});
+const { port, hostname } = service.config;
 
 const server = createServer(
   {
@@ -19,8 +25,7 @@ const server = createServer(
     headersTimeout: 1_000,
     connectionsCheckingInterval: 250,
   },
-  // @hono/node-server turns node:http messages into fetch Requests and Responses the cheap
-  // way: undici's Response with a body costs ~10 µs on Node, its stand-in almost nothing.
+  // @hono/node-server turns node:http messages into fetch Requests and Responses the cheap way.
   getRequestListener(
     (request, { incoming }) =>
       service.fetch(request, {
@@ -38,12 +43,13 @@ server.timeout = 10_000;
 
 server.on('error', (error: NodeJS.ErrnoException) => {
   const reason = error.code === 'EADDRINUSE' ? 'the address is already in use' : error.message;
-  console.error(`rolldice: cannot listen on ${host ?? '*'}:${port}: ${reason}`);
+  console.error(`rolldice: cannot listen on ${hostname ?? '*'}:${port}: ${reason}`);
   process.exit(1);
 });
-server.listen(port, host, () => {
+// No host: every interface, IPv6 and IPv4 (Node falls back to IPv4 where IPv6 is missing).
+server.listen(port, hostname, () => {
   const { port: bound } = server.address() as AddressInfo;
-  console.error(`rolldice: listening on http://${host ?? 'localhost'}:${bound} (node ${process.versions.node})`);
+  console.error(`rolldice: listening on ${listeningUrl(hostname, bound)} (node ${process.versions.node})`);
 });
 
 const onSignal = createGracefulShutdown({

@@ -15,6 +15,11 @@ export interface RequestTarget {
 
 const DEFAULT_PORTS: Record<string, number> = { http: 80, https: 443 };
 
+/** The port a URL scheme implies (`http` or `http:`): 80, 443, or 0 when none is known. */
+export function defaultPort(scheme: string): number {
+  return DEFAULT_PORTS[scheme.endsWith(':') ? scheme.slice(0, -1) : scheme] ?? 0;
+}
+
 /**
  * Splits `request.url`. Runtimes hand `Request`s an absolute, already-normalised URL, so
  * a few `indexOf`s do the work of `new URL()`, which would be parsed twice per request.
@@ -46,7 +51,7 @@ function parse(url: string): RequestTarget {
   const at = authority.lastIndexOf('@');
   if (at >= 0) authority = authority.slice(at + 1);
   let host = authority;
-  let port = DEFAULT_PORTS[scheme] ?? 0;
+  let port = defaultPort(scheme);
   const bracket = authority.lastIndexOf(']');
   const colon = authority.lastIndexOf(':');
   if (colon > bracket) {
@@ -64,4 +69,36 @@ function parse(url: string): RequestTarget {
     query: pathEnd < end ? url.slice(pathEnd + 1, end) : '',
     segments: path.split('/'),
   };
+}
+
+// Query keys whose values the semantic conventions ask to redact in url.full.
+const SENSITIVE_QUERY_KEYS = new Set([
+  'X-Amz-Signature',
+  'X-Amz-Credential',
+  'X-Amz-Security-Token',
+  'AWSAccessKeyId',
+  'Signature',
+  'sig',
+  'X-Goog-Signature',
+]);
+
+/**
+ * `url.full` as the semantic conventions want it: credentials replaced by `REDACTED:REDACTED`
+ * and the values of known signature query keys by `REDACTED`.
+ */
+export function redactUrl(url: URL): string {
+  const redacted = new URL(url.href);
+  if (redacted.username !== '' || redacted.password !== '') {
+    redacted.username = 'REDACTED';
+    redacted.password = 'REDACTED';
+  }
+  if (redacted.search.length > 1) {
+    // By hand rather than with URLSearchParams, which would re-encode every other value.
+    redacted.search = redacted.search.slice(1).split('&').map((pair) => {
+      const equals = pair.indexOf('=');
+      const key = equals < 0 ? pair : pair.slice(0, equals);
+      return SENSITIVE_QUERY_KEYS.has(key) ? `${key}=REDACTED` : pair;
+    }).join('&');
+  }
+  return redacted.href;
 }

@@ -12,9 +12,9 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { registerContextManager } from '../src/context.ts';
-import { tracerProviderWithRandomFlag } from '../src/random-flag.ts';
-import type { Telemetry } from '../src/sdk.ts';
+import { registerContextManager } from '../src/sdk/context.ts';
+import { tracerProviderWithRandomFlag } from '../src/w3c/random-flag.ts';
+import type { Telemetry } from '../src/sdk/setup.ts';
 
 export interface TestTelemetry extends Telemetry {
   spans(): ReadableSpan[];

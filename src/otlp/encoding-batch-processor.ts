@@ -24,7 +24,7 @@ import type { Resource } from '@opentelemetry/resources';
 import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { BatchConfig, OtlpExporterConfig } from '../config.ts';
-import { reasonOf } from './fetch-transport.ts';
+import { reasonOf } from './export-error.ts';
 import { createEncodedOtlpExporter, type EncodedBatch, type EncodedOtlpExporter, type OtlpExporterOptions } from './exporters.ts';
 import { encodeLogRecord, encodeResource, encodeScope, encodeSpan, ProtoWriter } from './protobuf-encoding.ts';
 

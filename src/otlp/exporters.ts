@@ -40,7 +40,9 @@ import {
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { OtlpExporterConfig, TemporalityPreference } from '../config.ts';
 import { VERSION } from '../version.ts';
-import { createFetchTransport, exportError, type FetchTransport, reasonOf } from './fetch-transport.ts';
+import { createFetchTransport, type FetchTransport } from './fetch-transport.ts';
+import { exportError, reasonOf } from './export-error.ts';
+import { settlesWithin } from '../deadline.ts';
 import { type CancelTimer, createLossReporter, type LossReporter } from './loss-reporter.ts';
 import { createRetryingTransport, type RetryOptions } from './retrying-transport.ts';
 
@@ -246,13 +248,7 @@ class OtlpHttpExporter<Items> {
   /** Waits for the exports in flight, no longer than the export timeout, then aborts them. */
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, this.#timeoutMillis)));
-      try {
-        await Promise.race([this.forceFlush(), timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
+      await settlesWithin(this.forceFlush(), this.#timeoutMillis);
       // Aborts what is still in flight, whose callbacks then record the loss, and stops retries.
       await this.#delegate.shutdown();
       this.#losses.flush();

@@ -11,7 +11,9 @@
 import { context, diag } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import type { ExportResponse, IExporterTransport } from '@opentelemetry/otlp-exporter-base';
-import { readBodyUpTo } from '../body.ts';
+import { readBodyUpTo } from '../http/body.ts';
+import { describeError } from '../errors.ts';
+import { exportError, reasonOf } from './export-error.ts';
 
 export interface FetchTransportOptions {
   /** The full signal URL, e.g. `http://localhost:4318/v1/traces`. */
@@ -40,13 +42,6 @@ export interface FetchTransport extends IExporterTransport {
   readonly endpoint: string;
 }
 
-/** An error whose `reason` completes "Dropped 3 spans: …" in the loss report. */
-export interface ExportError extends Error {
-  reason: string;
-  /** The attempt ran out of the time it was given, rather than being refused. */
-  timedOut?: boolean;
-}
-
 /** The client SHOULD limit the request body, before compression; 20 MiB is the recommended limit. */
 export const MAX_REQUEST_BYTES = 20 * 1024 * 1024;
 /** Error bodies are read only for `Status.message`; more than this is not worth holding. */
@@ -72,22 +67,6 @@ const REASON_PHRASES: Record<number, string> = {
   503: 'Service Unavailable',
   504: 'Gateway Timeout',
 };
-
-export function exportError(reason: string, cause?: unknown): ExportError {
-  const message = reason.charAt(0).toUpperCase() + reason.slice(1);
-  const error = new Error(message, cause === undefined ? undefined : { cause }) as ExportError;
-  error.reason = reason;
-  return error;
-}
-
-/** The reason phrase of an export failure, lower case, for "Dropped N spans: <reason>". */
-export function reasonOf(error: unknown): string {
-  if (error instanceof Error) {
-    const reason = (error as Partial<ExportError>).reason;
-    return typeof reason === 'string' ? reason : error.message;
-  }
-  return String(error);
-}
 
 function checkUrl(url: string): string | undefined {
   let parsed: URL;
@@ -227,14 +206,6 @@ function isRedirect(status: number): boolean {
   return status >= 300 && status < 400 && status !== 304;
 }
 
-function describeNetworkError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  // Node says "fetch failed" and puts the useful part (ECONNREFUSED ...) in `cause`.
-  const cause = error.cause;
-  const detail = cause instanceof Error ? cause.message : typeof cause === 'string' ? cause : undefined;
-  return detail && !error.message.includes(detail) ? `${error.message} (${detail})` : error.message;
-}
-
 class FetchTransportImpl implements FetchTransport {
   readonly endpoint: string;
   #url: string;
@@ -333,7 +304,7 @@ class FetchTransportImpl implements FetchTransport {
       // Connection refused or reset, DNS failure, a server that hung up: the spec says retry.
       return {
         status: 'retryable',
-        error: exportError(`could not reach the collector at ${this.endpoint}: ${describeNetworkError(error)}`, error),
+        error: exportError(`could not reach the collector at ${this.endpoint}: ${describeError(error)}`, error),
       };
     } finally {
       clearTimeout(timer);

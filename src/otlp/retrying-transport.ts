@@ -8,7 +8,7 @@
  */
 import { diag } from '@opentelemetry/api';
 import type { ExportResponse, IExporterTransport } from '@opentelemetry/otlp-exporter-base';
-import { type ExportError, exportError, reasonOf } from './fetch-transport.ts';
+import { type ExportError, exportError, reasonOf } from './export-error.ts';
 
 export interface RetryOptions {
   /** The pause before the first retry, before jitter. @default 1000 */

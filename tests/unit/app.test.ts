@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { createApp } from '../../src/app.ts';
+import { createApp } from '../../src/service/app.ts';
 import { currentRuntime, test } from '../_harness.ts';
 import { createTestTelemetry, sumBy } from '../_telemetry.ts';
 

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { createConsoleSpanExporter } from '../../src/console-exporters.ts';
-import { createResource } from '../../src/resource.ts';
+import { createConsoleSpanExporter } from '../../src/sdk/console-exporters.ts';
+import { createResource } from '../../src/sdk/resource.ts';
 import { test } from '../_harness.ts';
 
 test('createConsoleSpanExporter() prints each batch as indented OTLP/JSON', async () => {

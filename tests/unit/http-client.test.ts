@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { createApp } from '../../src/app.ts';
-import { createInstrumentedFetch, instrumentGlobalFetch } from '../../src/http-client.ts';
-import { createW3CPropagator } from '../../src/propagation.ts';
+import { createApp } from '../../src/service/app.ts';
+import { createInstrumentedFetch, instrumentGlobalFetch } from '../../src/http/client.ts';
+import { createW3CPropagator } from '../../src/w3c/propagation.ts';
 import { test } from '../_harness.ts';
 import { createTestTelemetry, points } from '../_telemetry.ts';
 
@@ -363,7 +363,7 @@ test('createApp() answers 502 quickly when nothing listens at the upstream', asy
 
 test('createApp() refuses an upstream that is not an absolute http URL', () => {
   const telemetry = createTestTelemetry();
-  assert.throws(() => createApp(telemetry, { upstream: 'dice-b:8080' }), /is not an http or https URL/);
-  assert.throws(() => createApp(telemetry, { upstream: '/dice' }), /is not an absolute URL/);
-  assert.throws(() => createApp(telemetry, { upstream: 'ftp://dice' }), /is not an http or https URL/);
+  assert.throws(() => createApp(telemetry, { upstream: 'dice-b:8080' }), /expected an absolute http or https URL/);
+  assert.throws(() => createApp(telemetry, { upstream: '/dice' }), /expected an absolute http or https URL/);
+  assert.throws(() => createApp(telemetry, { upstream: 'ftp://dice' }), /expected an absolute http or https URL/);
 });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { instrumentHandler } from '../../src/http-server.ts';
+import { instrumentHandler } from '../../src/http/server.ts';
 import { test } from '../_harness.ts';
 import { createTestTelemetry } from '../_telemetry.ts';
 

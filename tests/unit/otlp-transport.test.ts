@@ -8,9 +8,9 @@ import {
   type FetchTransportOptions,
   MAX_REQUEST_BYTES,
   parseRetryAfter,
-  reasonOf,
   withoutCredentials,
 } from '../../src/otlp/fetch-transport.ts';
+import { reasonOf } from '../../src/otlp/export-error.ts';
 import { createLossReporter } from '../../src/otlp/loss-reporter.ts';
 import { createRetryingTransport } from '../../src/otlp/retrying-transport.ts';
 import { startOtlpReceiver, withReceiver } from '../_otlp-receiver.ts';

@@ -13,10 +13,10 @@ import {
   SimpleSpanProcessor,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import { createW3CPropagator } from '../../src/propagation.ts';
-import { RANDOM_TRACE_FLAG, tracerProviderWithRandomFlag } from '../../src/random-flag.ts';
+import { createW3CPropagator } from '../../src/w3c/propagation.ts';
+import { RANDOM_TRACE_FLAG, tracerProviderWithRandomFlag } from '../../src/w3c/random-flag.ts';
 import { test } from '../_harness.ts';
-import { registerContextManager } from '../../src/context.ts';
+import { registerContextManager } from '../../src/sdk/context.ts';
 
 const T = '0af7651916cd43dd8448eb211c80319c';
 const P = 'b7ad6b7169203331';

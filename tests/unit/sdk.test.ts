@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { diag } from '@opentelemetry/api';
 import { globalErrorHandler } from '@opentelemetry/core';
-import { createApp } from '../../src/app.ts';
+import { createApp } from '../../src/service/app.ts';
 import { parseConfig } from '../../src/config.ts';
-import { setupTelemetry } from '../../src/sdk.ts';
+import { setupTelemetry } from '../../src/sdk/setup.ts';
 import { test } from '../_harness.ts';
 
 const runtime = { name: 'node', version: '0.0.0-test' } as const;

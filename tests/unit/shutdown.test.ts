@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createGracefulShutdown } from '../../src/shutdown.ts';
+import { createGracefulShutdown } from '../../src/service/shutdown.ts';
 import { test } from '../_harness.ts';
 
 function setup(overrides: { stopServer?: () => Promise<void>; shutdownTelemetry?: () => Promise<void> } = {}) {

@@ -13,9 +13,9 @@ import {
   ROOT_CONTEXT,
 } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
-import { createApp } from '../../src/app.ts';
-import { createInstrumentedFetch } from '../../src/http-client.ts';
-import { createW3CPropagator } from '../../src/propagation.ts';
+import { createApp } from '../../src/service/app.ts';
+import { createInstrumentedFetch } from '../../src/http/client.ts';
+import { createW3CPropagator } from '../../src/w3c/propagation.ts';
 import { test } from '../_harness.ts';
 import { createTestTelemetry } from '../_telemetry.ts';
 

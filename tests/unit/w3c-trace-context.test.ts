@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict';
 import { context, ProxyTracerProvider, ROOT_CONTEXT, type SpanContext, SpanKind, trace } from '@opentelemetry/api';
 import { suppressTracing, TraceState as CoreTraceState } from '@opentelemetry/core';
-import { createApp } from '../../src/app.ts';
-import { createInstrumentedFetch } from '../../src/http-client.ts';
-import { createW3CPropagator, W3CTraceState } from '../../src/propagation.ts';
+import { createApp } from '../../src/service/app.ts';
+import { createInstrumentedFetch } from '../../src/http/client.ts';
+import { createW3CPropagator, W3CTraceState } from '../../src/w3c/propagation.ts';
 import { test } from '../_harness.ts';
 import { createTestTelemetry } from '../_telemetry.ts';
 

@@ -1,7 +1,4 @@
 import {
-  type DiagLogger,
-  DiagLogLevel,
-  diag,
   type MeterProvider as ApiMeterProvider,
   logs,
   metrics,
@@ -23,15 +20,17 @@ import {
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import type { LogLevel, ResolvedConfig, SamplerConfig } from './config.ts';
+import type { ResolvedConfig, SamplerConfig } from '../config.ts';
 import { createConsoleLogExporter, createConsoleMetricExporter, createConsoleSpanExporter } from './console-exporters.ts';
 import { registerContextManager } from './context.ts';
-import { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter, type OtlpExporterOptions } from './otlp/exporters.ts';
-import { createOtlpProtobufLogRecordProcessor, createOtlpProtobufSpanProcessor } from './otlp/encoding-batch-processor.ts';
-import { createW3CPropagator } from './propagation.ts';
-import { tracerProviderWithRandomFlag } from './random-flag.ts';
+import { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter, type OtlpExporterOptions } from '../otlp/exporters.ts';
+import { createOtlpProtobufLogRecordProcessor, createOtlpProtobufSpanProcessor } from '../otlp/encoding-batch-processor.ts';
+import { createW3CPropagator } from '../w3c/propagation.ts';
+import { tracerProviderWithRandomFlag } from '../w3c/random-flag.ts';
 import { createResource } from './resource.ts';
-import { consoleOutput, type Output, type RuntimeInfo } from './runtime.ts';
+import { setDiagLogger } from './diag.ts';
+import { settlesWithin } from '../deadline.ts';
+import { consoleOutput, type Output, type RuntimeInfo } from '../runtime.ts';
 
 /** The providers and propagator the service's instrumentation uses, and their lifecycle. */
 export interface Telemetry {
@@ -57,6 +56,11 @@ export interface SetupTelemetryOptions {
   output?: Output;
   /** Also install the providers as the `@opentelemetry/api` globals. @default true */
   registerGlobals?: boolean;
+  /**
+   * Hand OTLP request bodies to fetch as a one-chunk stream with their length: Node's fetch
+   * copies a byte body twice, a stream it does not. Its adapter says so. @default false
+   */
+  streamRequestBodies?: boolean;
 }
 
 /**
@@ -90,8 +94,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
       : { attributeValueLengthLimit: config.limits.attributeValueLengthLimit }),
   };
 
-  // Node's fetch copies a byte body twice before sending it; a one-chunk stream it does not.
-  const otlp: OtlpExporterOptions = { streamBody: runtime.name === 'node' };
+  const otlp: OtlpExporterOptions = { streamBody: options.streamRequestBodies ?? false };
 
   const sdkTracerProvider = new TracerProvider({
     resource,
@@ -108,7 +111,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     ),
   });
 
-  // Its tracers keep W3C Level 2's random flag, which the SDK drops (src/random-flag.ts).
+  // Its tracers keep W3C Level 2's random flag, which the SDK drops (w3c/random-flag.ts).
   const tracerProvider = tracerProviderWithRandomFlag(sdkTracerProvider);
 
   const { exportIntervalMillis } = config.metrics;
@@ -174,17 +177,8 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
 /** Rejects when `promise` has not settled after `millis` (0: no deadline). */
 async function withDeadline(promise: Promise<void>, millis: number): Promise<void> {
   if (millis === 0) return promise;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`the collector did not take everything within ${millis} ms; what was left is lost`)),
-      millis,
-    );
-  });
-  try {
-    await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
+  if (!(await settlesWithin(promise, millis))) {
+    throw new Error(`the collector did not take everything within ${millis} ms; what was left is lost`);
   }
 }
 
@@ -215,50 +209,5 @@ function createSampler({ name, ratio }: SamplerConfig): Sampler {
       return new ParentBasedSampler({ root: new AlwaysOffSampler() });
     case 'parentbased_traceidratio':
       return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
-  }
-}
-
-const DIAG_LEVELS: Record<LogLevel, DiagLogLevel> = {
-  none: DiagLogLevel.NONE,
-  error: DiagLogLevel.ERROR,
-  warn: DiagLogLevel.WARN,
-  info: DiagLogLevel.INFO,
-  debug: DiagLogLevel.DEBUG,
-  verbose: DiagLogLevel.VERBOSE,
-  all: DiagLogLevel.ALL,
-};
-
-/** Sends the SDK's own diagnostics to stderr, one prefixed line each, so stdout stays telemetry. */
-function setDiagLogger(level: LogLevel, output: Output): void {
-  const line = (severity: string) => (message: string, ...args: unknown[]) =>
-    output.stderr(`rolldice: otel ${severity}: ${[message, ...args].map(describe).join(' ')}`);
-  const logger: DiagLogger = {
-    error: line('error'),
-    warn: line('warn'),
-    info: line('info'),
-    debug: line('debug'),
-    verbose: line('verbose'),
-  };
-  diag.setLogger(logger, { logLevel: DIAG_LEVELS[level], suppressOverrideMessage: true });
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') {
-    // The SDK's global error handler logs errors as the message itself, in JSON
-    // ({"stack": ..., "message": ...}): the message is what an operator needs.
-    if (!value.startsWith('{"')) return value;
-    try {
-      return describe(JSON.parse(value));
-    } catch {
-      return value;
-    }
-  }
-  // The SDK's global error handler passes errors flattened into plain objects.
-  const message = (value as { message?: unknown } | null)?.message;
-  if (typeof message === 'string') return message;
-  try {
-    return JSON.stringify(value);
-  } catch {
-    return String(value);
   }
 }

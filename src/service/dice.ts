@@ -10,8 +10,7 @@ import {
   type TracerProvider,
   ValueType,
 } from '@opentelemetry/api';
-import { readBodyUpTo } from './body.ts';
-import { redactUrl } from './http-client.ts';
+import { describeError, readBodyUpTo, redactUrl } from '../../mod.ts';
 import { textResponse } from './router.ts';
 
 /** The instrumentation scope of the dice's own spans, metrics and logs, as in the seed. */
@@ -120,11 +119,4 @@ async function rollUpstream(upstream: RollDiceUpstream, player: string | undefin
     if (signal.aborted) return `did not answer within ${upstream.timeoutMillis} ms`;
     return `cannot be reached: ${describeError(error)}`;
   }
-}
-
-function describeError(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  // Node says "fetch failed" and puts the useful part (ECONNREFUSED ...) in `cause`.
-  const cause = error.cause instanceof Error ? error.cause.message : undefined;
-  return cause && !error.message.includes(cause) ? `${error.message} (${cause})` : error.message;
 }

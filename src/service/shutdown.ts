@@ -1,3 +1,5 @@
+import { describeError } from '../../mod.ts';
+
 export interface GracefulShutdownOptions {
   /** Stops accepting connections and resolves once in-flight requests have been answered. */
   stopServer(): Promise<void>;
@@ -52,22 +54,17 @@ export function createGracefulShutdown(options: GracefulShutdownOptions): (signa
       try {
         await stopServer();
       } catch (error) {
-        log(`rolldice: cannot stop the server: ${describe(error)}`);
+        log(`rolldice: cannot stop the server: ${describeError(error)}`);
         code = 1;
       }
       try {
         await shutdownTelemetry();
       } catch (error) {
-        log(`rolldice: cannot flush telemetry: ${describe(error)}`);
+        log(`rolldice: cannot flush telemetry: ${describeError(error)}`);
         code = 1;
       }
       clearTimeout(deadline);
       exit(code);
     })();
   };
-}
-
-function describe(error: unknown): string {
-  if (error instanceof AggregateError) return error.errors.map(describe).join('; ');
-  return error instanceof Error ? error.message : String(error);
 }

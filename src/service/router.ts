@@ -1,5 +1,4 @@
-import type { FetchHandler, HttpServerInstrumentation, ServerRequestInfo } from './http-server.ts';
-import { parseRequestTarget } from './url.ts';
+import { type FetchHandler, type HttpServerInstrumentation, parseRequestTarget, type ServerRequestInfo } from '../../mod.ts';
 
 /** What a route's handler receives besides the request: the decoded `{param}` values in order. */
 export interface RouteRequestInfo extends ServerRequestInfo {

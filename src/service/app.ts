@@ -1,8 +1,7 @@
-import { createInstrumentedFetch } from './http-client.ts';
-import { createHttpServerInstrumentation, type FetchHandler } from './http-server.ts';
-import { createRollDice } from './rolldice.ts';
+import { createHttpServerInstrumentation, createInstrumentedFetch, type FetchHandler, type Telemetry } from '../../mod.ts';
+import { createRollDice } from './dice.ts';
 import { createRouter } from './router.ts';
-import type { Telemetry } from './sdk.ts';
+import { checkUpstream } from './config.ts';
 
 export interface CreateAppOptions {
   /** A number in [0, 1), like `Math.random`. @default Math.random */
@@ -56,17 +55,4 @@ export function createApp(telemetry: Telemetry, options: CreateAppOptions = {}):
     ],
     instrumentation,
   );
-}
-
-/** Refuses an upstream that cannot work, at startup rather than on every roll. */
-function checkUpstream(upstream: string): void {
-  let url: URL;
-  try {
-    url = new URL(upstream);
-  } catch {
-    throw new Error(`The upstream ${JSON.stringify(upstream)} is not an absolute URL, e.g. http://dice-b:8080`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new Error(`The upstream ${JSON.stringify(upstream)} is not an http or https URL`);
-  }
 }

@@ -24,9 +24,10 @@ import {
   ERROR_TYPE_VALUE_OTHER,
   METRIC_HTTP_CLIENT_REQUEST_DURATION,
 } from '@opentelemetry/semantic-conventions';
-import { headersSetter } from './propagation.ts';
-import { HTTP_DURATION_BUCKETS_SECONDS, KNOWN_HTTP_METHODS } from './http-semconv.ts';
-import { VERSION } from './version.ts';
+import { headersSetter } from '../w3c/propagation.ts';
+import { HTTP_DURATION_BUCKETS_SECONDS, KNOWN_HTTP_METHODS } from './semconv.ts';
+import { VERSION } from '../version.ts';
+import { defaultPort, redactUrl } from '../url.ts';
 
 /** The instrumentation scope of the client spans and metrics. */
 export const HTTP_CLIENT_SCOPE = 'rolldice/http-client';
@@ -45,41 +46,7 @@ export interface InstrumentedFetchOptions {
 // The methods fetch upper-cases (Fetch standard, "normalize a method"); others go out as given.
 const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT']);
 
-// Query keys whose values the semantic conventions ask to redact in url.full.
-const SENSITIVE_QUERY_KEYS = new Set([
-  'X-Amz-Signature',
-  'X-Amz-Credential',
-  'X-Amz-Security-Token',
-  'AWSAccessKeyId',
-  'Signature',
-  'sig',
-  'X-Goog-Signature',
-]);
-
-const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 };
-
 const INSTRUMENTED = Symbol.for('rolldice.instrumentedFetch');
-
-/**
- * `url.full` as the semantic conventions want it: credentials replaced by `REDACTED:REDACTED`
- * and the values of known signature query keys by `REDACTED`.
- */
-export function redactUrl(url: URL): string {
-  const redacted = new URL(url.href);
-  if (redacted.username !== '' || redacted.password !== '') {
-    redacted.username = 'REDACTED';
-    redacted.password = 'REDACTED';
-  }
-  if (redacted.search.length > 1) {
-    // By hand rather than with URLSearchParams, which would re-encode every other value.
-    redacted.search = redacted.search.slice(1).split('&').map((pair) => {
-      const equals = pair.indexOf('=');
-      const key = equals < 0 ? pair : pair.slice(0, equals);
-      return SENSITIVE_QUERY_KEYS.has(key) ? `${key}=REDACTED` : pair;
-    }).join('&');
-  }
-  return redacted.href;
-}
 
 function requestUrl(input: RequestInfo | URL): URL | undefined {
   const href = input instanceof URL ? input.href : typeof input === 'string' ? input : input.url;
@@ -132,7 +99,7 @@ export function createInstrumentedFetch(options: InstrumentedFetchOptions = {}):
     const sent = NORMALIZED_METHODS.has(given.toUpperCase()) ? given.toUpperCase() : given;
     const known = KNOWN_HTTP_METHODS.has(sent);
     const method = known ? sent : '_OTHER';
-    const port = url.port === '' ? DEFAULT_PORTS[url.protocol] ?? 0 : Number(url.port);
+    const port = url.port === '' ? defaultPort(url.protocol) : Number(url.port);
     const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     const attributes: Attributes = {
       [ATTR_HTTP_REQUEST_METHOD]: method,

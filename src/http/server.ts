@@ -31,9 +31,9 @@ import {
   ATTR_USER_AGENT_ORIGINAL,
   METRIC_HTTP_SERVER_REQUEST_DURATION,
 } from '@opentelemetry/semantic-conventions';
-import { parseRequestTarget } from './url.ts';
-import { HTTP_DURATION_BUCKETS_SECONDS, KNOWN_HTTP_METHODS } from './http-semconv.ts';
-import { VERSION } from './version.ts';
+import { parseRequestTarget } from '../url.ts';
+import { HTTP_DURATION_BUCKETS_SECONDS, KNOWN_HTTP_METHODS } from './semconv.ts';
+import { VERSION } from '../version.ts';
 
 /** What the server knows about a request beyond the `Request` itself. */
 export interface ServerRequestInfo {

@@ -1,8 +1,8 @@
 import { SDK_INFO } from '@opentelemetry/core';
 import { type Resource, resourceFromAttributes } from '@opentelemetry/resources';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
-import type { ResolvedConfig } from './config.ts';
-import type { RuntimeInfo } from './runtime.ts';
+import type { ResolvedConfig } from '../config.ts';
+import type { RuntimeInfo } from '../runtime.ts';
 
 // The process.runtime.* names are not stable yet; the incubating entry point that exports
 // them is a 1 MB module, too much to load at start-up for two strings.

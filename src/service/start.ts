@@ -1,0 +1,45 @@
+import { type FetchHandler, type Output, type RuntimeInfo, setupTelemetry, type Telemetry } from '../../mod.ts';
+import { createApp } from './app.ts';
+import { ConfigError, parseServiceConfig, type ServiceConfig } from './config.ts';
+
+export interface StartServiceOptions {
+  runtime: RuntimeInfo;
+  /** The environment, e.g. `process.env`: `PORT`, `HOST`, `ROLLDICE_UPSTREAM` and `OTEL_*`. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Where telemetry (console exporters) and diagnostics go. */
+  output: Output;
+  /** Ends the process, after one line on stderr, when the service cannot start. */
+  exit(code: number): never;
+  /** The runtime's fetch sends a one-chunk stream body without copying it (Node's does). */
+  streamRequestBodies?: boolean;
+}
+
+export interface Service {
+  readonly fetch: FetchHandler;
+  readonly config: ServiceConfig;
+  readonly telemetry: Telemetry;
+}
+
+/**
+ * Everything an adapter needs: the configuration read, telemetry set up, the handler built.
+ * A setting the service cannot start with gets one line on stderr and exit code 1.
+ */
+export function startService(options: StartServiceOptions): Service {
+  const { runtime, env, output } = options;
+  const warn = (message: string) => output.stderr(`rolldice: ${message}`);
+  let config: ServiceConfig;
+  try {
+    config = parseServiceConfig(env, warn);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    warn(`cannot start: ${error.message}`);
+    return options.exit(1);
+  }
+  const telemetry = setupTelemetry({
+    config: config.telemetry,
+    runtime,
+    output,
+    streamRequestBodies: options.streamRequestBodies,
+  });
+  return { fetch: createApp(telemetry, { upstream: config.upstream }), config, telemetry };
+}

@@ -39,8 +39,8 @@ export {
 export {
   createInstrumentedFetch,
   HTTP_CLIENT_SCOPE,
-  instrumentGlobalFetch,
   type InstrumentedFetchOptions,
+  instrumentGlobalFetch,
 } from './src/http/client.ts';
 
 // W3C Trace Context (Level 2) and Baggage, exact where the official propagators are lenient.
@@ -54,8 +54,15 @@ export { RANDOM_TRACE_FLAG, tracerProviderWithRandomFlag } from './src/w3c/rando
 
 // Exporters: OTLP/HTTP over fetch, and the console.
 export { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter } from './src/otlp/exporters.ts';
-export { createOtlpProtobufLogRecordProcessor, createOtlpProtobufSpanProcessor } from './src/otlp/encoding-batch-processor.ts';
-export { createConsoleLogExporter, createConsoleMetricExporter, createConsoleSpanExporter } from './src/sdk/console-exporters.ts';
+export {
+  createOtlpProtobufLogRecordProcessor,
+  createOtlpProtobufSpanProcessor,
+} from './src/otlp/encoding-batch-processor.ts';
+export {
+  createConsoleLogExporter,
+  createConsoleMetricExporter,
+  createConsoleSpanExporter,
+} from './src/sdk/console-exporters.ts';
 
 // Helpers for handlers: the request target parsed once, URLs fit for telemetry, bounded bodies, errors in a line.
 export { parseRequestTarget, redactUrl, type RequestTarget } from './src/url.ts';

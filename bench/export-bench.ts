@@ -45,7 +45,18 @@ function table(results: RuntimeExport[]): string {
     })
   );
   return markdownTable(
-    ['runtime', 'signal', 'encoding', 'compression', 'ms (median of 3)', 'items/s', 'payload MB', 'wire MB', 'payload MB/s', 'all received'],
+    [
+      'runtime',
+      'signal',
+      'encoding',
+      'compression',
+      'ms (median of 3)',
+      'items/s',
+      'payload MB',
+      'wire MB',
+      'payload MB/s',
+      'all received',
+    ],
     rows,
   );
 }
@@ -61,7 +72,11 @@ export async function runExportBench(runtimes: RuntimeName[], pinning: Pinning, 
         const cases = await runWorker(runtime, sink.url, pinning);
         results.push({ runtime, cases });
         for (const c of cases) {
-          if (c.received !== c.items) errors.push(`${runtime} ${c.signal} ${c.protocol} ${c.compression}: the sink counted ${c.received} of ${c.items}`);
+          if (c.received !== c.items) {
+            errors.push(
+              `${runtime} ${c.signal} ${c.protocol} ${c.compression}: the sink counted ${c.received} of ${c.items}`,
+            );
+          }
         }
       } catch (error) {
         errors.push((error as Error).message);
@@ -71,13 +86,18 @@ export async function runExportBench(runtimes: RuntimeName[], pinning: Pinning, 
     sink.stop();
   }
   const intro = '10 000 spans (20 requests of ≤ 512), 10 000 log records (20 of ≤ 512) and 10 000 metric points ' +
-    '(10 requests of 1 000) through the project\'s OTLP/HTTP exporters to a loopback sink, one export at a time; ' +
+    "(10 requests of 1 000) through the project's OTLP/HTTP exporters to a loopback sink, one export at a time; " +
     'payload = encoded size before gzip, MB/s over it.';
   const text = table(results);
   mkdirSync(resultsDir, { recursive: true });
-  writeFileSync(join(resultsDir, 'export.json'), JSON.stringify({ date: new Date().toISOString(), pinning: pinning.reason, results, errors }, null, 2) + '\n');
+  writeFileSync(
+    join(resultsDir, 'export.json'),
+    JSON.stringify({ date: new Date().toISOString(), pinning: pinning.reason, results, errors }, null, 2) + '\n',
+  );
   writeFileSync(join(resultsDir, 'export.md'), `## Export path\n\n${intro}\n\n${text}\n`);
   console.log(`\n${intro}\n\n${text}\n\nbench: wrote bench/results/export.{json,md}`);
-  if (errors.length > 0) console.error(`\nbench: could not measure everything:\n${errors.map((e) => `  - ${e.split('\n')[0]}`).join('\n')}`);
+  if (errors.length > 0) {
+    console.error(`\nbench: could not measure everything:\n${errors.map((e) => `  - ${e.split('\n')[0]}`).join('\n')}`);
+  }
   return errors.length === 0;
 }

@@ -10,11 +10,22 @@
 import { type Attributes, context, SeverityNumber, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { InMemoryLogRecordExporter, LoggerProvider, type ReadableLogRecord, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
+import {
+  InMemoryLogRecordExporter,
+  LoggerProvider,
+  type ReadableLogRecord,
+  SimpleLogRecordProcessor,
+} from '@opentelemetry/sdk-logs';
 import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import process from 'node:process';
-import { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter, type OtlpExporterConfig, type OtlpProtocol } from '../mod.ts';
+import {
+  createOtlpLogExporter,
+  createOtlpMetricExporter,
+  createOtlpSpanExporter,
+  type OtlpExporterConfig,
+  type OtlpProtocol,
+} from '../mod.ts';
 import type { SinkCounts } from './sink.ts';
 
 export const ITEMS = 10_000;
@@ -76,7 +87,11 @@ function makeSpans(): ReadableSpan[] {
         'network.protocol.version': '1.1',
       },
     });
-    const roll = dice.startSpan('roll', { attributes: { 'roll.value': (i % 6) + 1 } }, trace.setSpan(context.active(), span));
+    const roll = dice.startSpan(
+      'roll',
+      { attributes: { 'roll.value': (i % 6) + 1 } },
+      trace.setSpan(context.active(), span),
+    );
     roll.end();
     span.setAttribute('http.response.status_code', 200);
     span.end();
@@ -91,7 +106,11 @@ function makeLogs(): ReadableLogRecord[] {
   const logger = provider.getLogger('rolldice', '0.1.0');
   for (let i = 0; i < ITEMS; i++) {
     const hex = (i + 1).toString(16);
-    const spanContext = { traceId: hex.padStart(32, '0'), spanId: hex.padStart(16, '0'), traceFlags: TraceFlags.SAMPLED };
+    const spanContext = {
+      traceId: hex.padStart(32, '0'),
+      spanId: hex.padStart(16, '0'),
+      traceFlags: TraceFlags.SAMPLED,
+    };
     logger.emit({
       body: `player${i % 100} is rolling the dice`,
       severityNumber: SeverityNumber.INFO,
@@ -125,7 +144,10 @@ async function makeMetrics(): Promise<ResourceMetrics[]> {
   for (let m = 0; m < metrics; m++) {
     const attributes = (i: number): Attributes => ({ 'roll.value': (i % 6) + 1, player: `player${i}` });
     if (m % 2 === 0) {
-      const counter = meter.createCounter(`dice.rolls.${m}`, { unit: '{roll}', description: 'The number of rolls by roll value' });
+      const counter = meter.createCounter(`dice.rolls.${m}`, {
+        unit: '{roll}',
+        description: 'The number of rolls by roll value',
+      });
       for (let i = 0; i < POINTS_PER_METRIC; i++) counter.add(1 + (i % 3), attributes(i));
     } else {
       const histogram = meter.createHistogram(`http.server.request.duration.${m}`, { unit: 's' });
@@ -136,7 +158,10 @@ async function makeMetrics(): Promise<ResourceMetrics[]> {
   if (errors.length > 0) throw new AggregateError(errors, 'cannot collect the metrics');
   await provider.shutdown();
   return resourceMetrics.scopeMetrics.flatMap((scope) =>
-    scope.metrics.map((metric) => ({ resource: resourceMetrics.resource, scopeMetrics: [{ scope: scope.scope, metrics: [metric] }] }))
+    scope.metrics.map((metric) => ({
+      resource: resourceMetrics.resource,
+      scopeMetrics: [{ scope: scope.scope, metrics: [metric] }],
+    }))
   );
 }
 
@@ -213,7 +238,15 @@ async function main(): Promise<void> {
       cases.push(await runCase(sink, 'traces', protocol, compression, (c) => createOtlpSpanExporter(c), spans, ITEMS));
       cases.push(await runCase(sink, 'logs', protocol, compression, (c) => createOtlpLogExporter(c), logs, ITEMS));
       cases.push(
-        await runCase(sink, 'metrics', protocol, compression, (c) => createOtlpMetricExporter(c, 'cumulative'), metrics, points),
+        await runCase(
+          sink,
+          'metrics',
+          protocol,
+          compression,
+          (c) => createOtlpMetricExporter(c, 'cumulative'),
+          metrics,
+          points,
+        ),
       );
     }
   }

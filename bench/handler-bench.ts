@@ -60,18 +60,34 @@ interface RuntimeHandlerResult {
 }
 
 /** What the sink must have received from one run: everything, or the figure is too cheap. */
-async function checkReceived(sink: Sink, variant: Variant, before: Awaited<ReturnType<Sink['counts']>>): Promise<string | undefined> {
+async function checkReceived(
+  sink: Sink,
+  variant: Variant,
+  before: Awaited<ReturnType<Sink['counts']>>,
+): Promise<string | undefined> {
   const after = await sink.counts();
   const requests = REQUESTS + WARMUP;
   const expected: [string, number, number][] = [];
-  if (variant === 'traces' || variant === 'all') expected.push(['spans', after.traces.items - before.traces.items, 2 * requests]);
-  if (variant === 'logs' || variant === 'all') expected.push(['log records', after.logs.items - before.logs.items, requests]);
-  if (variant === 'metrics' || variant === 'all') expected.push(['metric points', after.metrics.items - before.metrics.items, 1]);
+  if (variant === 'traces' || variant === 'all') {
+    expected.push(['spans', after.traces.items - before.traces.items, 2 * requests]);
+  }
+  if (variant === 'logs' || variant === 'all') {
+    expected.push(['log records', after.logs.items - before.logs.items, requests]);
+  }
+  if (variant === 'metrics' || variant === 'all') {
+    expected.push(['metric points', after.metrics.items - before.metrics.items, 1]);
+  }
   const short = expected.filter(([, got, want]) => got < want);
   return short.length === 0 ? undefined : short.map(([what, got, want]) => `${got} of ${want} ${what}`).join(', ');
 }
 
-async function benchRuntime(runtime: RuntimeName, sink: Sink, pinning: Pinning, rounds: number, errors: string[]): Promise<RuntimeHandlerResult> {
+async function benchRuntime(
+  runtime: RuntimeName,
+  sink: Sink,
+  pinning: Pinning,
+  rounds: number,
+  errors: string[],
+): Promise<RuntimeHandlerResult> {
   const samples: Partial<Record<Variant, Map<number, number>>> = {};
   for (let round = 1; round <= rounds; round++) {
     for (const variant of VARIANTS) {
@@ -116,12 +132,19 @@ async function benchRuntime(runtime: RuntimeName, sink: Sink, pinning: Pinning, 
 
 function table(results: RuntimeHandlerResult[]): string {
   const rows = results.flatMap((r) =>
-    VARIANTS.map((v) => [r.runtime, LABELS[v], formatSpread(r.cpuMicros[v], 1), v === 'bare' ? '' : formatSpread(r.costMicros[v], 1)])
+    VARIANTS.map((
+      v,
+    ) => [r.runtime, LABELS[v], formatSpread(r.cpuMicros[v], 1), v === 'bare' ? '' : formatSpread(r.costMicros[v], 1)])
   );
   return markdownTable(['runtime', 'configuration', 'CPU µs/req', 'telemetry µs/req (− bare)'], rows);
 }
 
-export async function runHandlerBench(runtimes: RuntimeName[], pinning: Pinning, resultsDir: string, rounds: number): Promise<boolean> {
+export async function runHandlerBench(
+  runtimes: RuntimeName[],
+  pinning: Pinning,
+  resultsDir: string,
+  rounds: number,
+): Promise<boolean> {
   const sink = await startSink(pinning);
   const results: RuntimeHandlerResult[] = [];
   const errors: string[] = [];
@@ -131,7 +154,9 @@ export async function runHandlerBench(runtimes: RuntimeName[], pinning: Pinning,
     sink.stop();
   }
   const intro = `The service's fetch handler called in a loop, no server: ${REQUESTS / 1000}k GET /rolldice/Alice ` +
-    `after ${WARMUP / 1000}k of warm-up, yielding to the event loop every 32; process CPU (every thread) per request; ` +
+    `after ${
+      WARMUP / 1000
+    }k of warm-up, yielding to the event loop every 32; process CPU (every thread) per request; ` +
     `${rounds} interleaved round(s), medians (min–max); worker on core 0, OTLP sink on core 1; ` +
     'telemetry µs/req = the configuration minus bare, paired per round; metrics are exported once, at shutdown ' +
     '(the 60 s interval is longer than a run).';
@@ -139,10 +164,19 @@ export async function runHandlerBench(runtimes: RuntimeName[], pinning: Pinning,
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(
     join(resultsDir, 'handler.json'),
-    JSON.stringify({ date: new Date().toISOString(), pinning: pinning.reason, requests: REQUESTS, rounds, results, errors }, null, 2) + '\n',
+    JSON.stringify(
+      { date: new Date().toISOString(), pinning: pinning.reason, requests: REQUESTS, rounds, results, errors },
+      null,
+      2,
+    ) + '\n',
   );
-  writeFileSync(join(resultsDir, 'handler.md'), `## Telemetry cost per signal, without a server\n\n${intro}\n\n${text}\n`);
+  writeFileSync(
+    join(resultsDir, 'handler.md'),
+    `## Telemetry cost per signal, without a server\n\n${intro}\n\n${text}\n`,
+  );
   console.log(`\n${intro}\n\n${text}\n\nbench: wrote bench/results/handler.{json,md}`);
-  if (errors.length > 0) console.error(`\nbench: could not measure everything:\n${errors.map((e) => `  - ${e}`).join('\n')}`);
+  if (errors.length > 0) {
+    console.error(`\nbench: could not measure everything:\n${errors.map((e) => `  - ${e}`).join('\n')}`);
+  }
   return errors.length === 0;
 }

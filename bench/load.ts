@@ -42,7 +42,8 @@ export function ensureWrk(log: (message: string) => void): string {
     throw new Error('wrk is not installed; install it first: sudo apt-get install -y wrk');
   }
   log('bench: wrk not found; installing it with apt-get (Debian package "wrk")');
-  const install = () => execFileSync('apt-get', ['install', '-y', '-qq', 'wrk'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const install = () =>
+    execFileSync('apt-get', ['install', '-y', '-qq', 'wrk'], { stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     install();
   } catch {
@@ -74,7 +75,16 @@ export interface LoadOptions {
  * it gets, more threads would only contend.
  */
 export function runLoad(options: LoadOptions): Promise<WrkResult> {
-  const args = ['-t1', `-c${options.connections}`, `-d${options.seconds}s`, '--timeout', '2s', '-s', SCRIPT, options.url];
+  const args = [
+    '-t1',
+    `-c${options.connections}`,
+    `-d${options.seconds}s`,
+    '--timeout',
+    '2s',
+    '-s',
+    SCRIPT,
+    options.url,
+  ];
   const { command, args: wrapped } = options.pinning.wrap(1, options.wrk, args);
   return new Promise((resolve, reject) => {
     const child = spawn(command, wrapped, { stdio: ['ignore', 'pipe', 'pipe'] });

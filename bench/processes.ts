@@ -68,11 +68,18 @@ export interface RunningServer {
    * SIGTERM, then waits for the exit (SIGKILL after `graceMillis`); resolves with how it ended.
    * With `hurryAfterMillis`, a second SIGTERM follows, on which the service exits at once.
    */
-  stop(graceMillis?: number, hurryAfterMillis?: number): Promise<{ code: number | string; millis: number; killed: boolean }>;
+  stop(
+    graceMillis?: number,
+    hurryAfterMillis?: number,
+  ): Promise<{ code: number | string; millis: number; killed: boolean }>;
 }
 
 /** Spawns the service on a free port of 127.0.0.1 on core 0; resolves once it listens. */
-export function startServer(runtime: RuntimeName, env: Record<string, string>, pinning: Pinning): Promise<RunningServer> {
+export function startServer(
+  runtime: RuntimeName,
+  env: Record<string, string>,
+  pinning: Pinning,
+): Promise<RunningServer> {
   const base = serviceCommand(runtime);
   const { command, args } = pinning.wrap(0, base.command, base.args);
   const started = performance.now();
@@ -87,7 +94,9 @@ export function startServer(runtime: RuntimeName, env: Record<string, string>, p
     // Deno colours its errors even into a pipe; the report wants plain text.
     stderr = (stderr + chunk.replace(/\x1b\[[0-9;]*m/g, '')).slice(-8_000);
   });
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? '?')));
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? '?'))
+  );
 
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -112,7 +121,9 @@ export function startServer(runtime: RuntimeName, env: Record<string, string>, p
             killed = true;
             child.kill('SIGKILL');
           }, graceMillis);
-          const hurry = hurryAfterMillis === undefined ? undefined : setTimeout(() => child.kill('SIGTERM'), hurryAfterMillis);
+          const hurry = hurryAfterMillis === undefined
+            ? undefined
+            : setTimeout(() => child.kill('SIGTERM'), hurryAfterMillis);
           const code = await exited;
           clearTimeout(timer);
           clearTimeout(hurry);
@@ -195,7 +206,9 @@ export function runBenchWorker<T>(
     child.on('exit', (code) => {
       clearTimeout(guard);
       const line = out.split('\n').find((l) => l.startsWith(prefix));
-      if (code !== 0 || !line) return reject(new Error(`${runtime} ${script.split('/').pop()} exited with ${code}:\n${err}`));
+      if (code !== 0 || !line) {
+        return reject(new Error(`${runtime} ${script.split('/').pop()} exited with ${code}:\n${err}`));
+      }
       resolve(JSON.parse(line.slice(prefix.length)) as T);
     });
   });

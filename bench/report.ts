@@ -51,7 +51,12 @@ export function resultsTable(results: BenchResults): string {
       `p50 ms ${rate}`,
       `p99 ms ${rate}`,
       `max ms ${rate}`,
-      'CPU µs/req', 'of which kernel', 'telemetry µs/req', 'RSS MB', 'spans received', 'logs received',
+      'CPU µs/req',
+      'of which kernel',
+      'telemetry µs/req',
+      'RSS MB',
+      'spans received',
+      'logs received',
     ],
     rows,
   );
@@ -60,7 +65,9 @@ export function resultsTable(results: BenchResults): string {
 export function coldStartTable(results: BenchResults): string {
   return markdownTable(
     ['runtime', 'cold start, bare (ms)', 'cold start, instrumented (ms)'],
-    results.runtimes.map((r) => [r.runtime, formatSpread(r.coldStartMs.bare, 0), formatSpread(r.coldStartMs.instrumented, 0)]),
+    results.runtimes.map((
+      r,
+    ) => [r.runtime, formatSpread(r.coldStartMs.bare, 0), formatSpread(r.coldStartMs.instrumented, 0)]),
   );
 }
 
@@ -161,11 +168,19 @@ function panel(results: BenchResults, p: Panel, x0: number, width: number, heigh
       if (!s) return;
       const bx = groupLeft + b * barWidth;
       const cx = bx + barWidth / 2;
-      out.push(`<rect x="${bx + 2}" y="${y(s.median)}" width="${barWidth - 4}" height="${bottom - y(s.median)}" fill="${COLORS[mode]}"><title>${escapeXml(`${r.runtime}, ${MODE_LABELS[mode]}: ${formatSpread(s, 1)}`)}</title></rect>`);
+      out.push(
+        `<rect x="${bx + 2}" y="${y(s.median)}" width="${barWidth - 4}" height="${bottom - y(s.median)}" fill="${
+          COLORS[mode]
+        }"><title>${escapeXml(`${r.runtime}, ${MODE_LABELS[mode]}: ${formatSpread(s, 1)}`)}</title></rect>`,
+      );
       if (s.max > s.min) out.push(`<line x1="${cx}" x2="${cx}" y1="${y(s.min)}" y2="${y(s.max)}" class="whisker"/>`);
       out.push(`<text x="${cx}" y="${y(s.max) - 4}" class="value">${compact(s.median)}</text>`);
     });
-    out.push(`<text x="${left + g * groupWidth + groupWidth / 2}" y="${bottom + 18}" class="label">${escapeXml(r.runtime)}</text>`);
+    out.push(
+      `<text x="${left + g * groupWidth + groupWidth / 2}" y="${bottom + 18}" class="label">${
+        escapeXml(r.runtime)
+      }</text>`,
+    );
   });
   out.push(`<line x1="${left}" x2="${right}" y1="${bottom}" y2="${bottom}" class="axis"/>`);
   return out.join('\n');
@@ -185,7 +200,9 @@ export function svgChart(results: BenchResults): string {
     `<text x="${78 + i * 190}" y="${height - 6}" class="legend">${escapeXml(MODE_LABELS[mode])}</text>`
   );
   return [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 10}" viewBox="0 0 ${width} ${height + 10}" font-family="system-ui, sans-serif">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height + 10}" viewBox="0 0 ${width} ${
+      height + 10
+    }" font-family="system-ui, sans-serif">`,
     '<style>',
     '.title{font-size:14px;font-weight:600;text-anchor:middle}.tick{font-size:11px;text-anchor:end;fill:#555}',
     '.label{font-size:13px;text-anchor:middle}.value{font-size:10px;text-anchor:middle;fill:#333}',
@@ -194,7 +211,9 @@ export function svgChart(results: BenchResults): string {
     '<rect width="100%" height="100%" fill="#fff"/>',
     ...panels.map((p, i) => panel(results, p, i * panelWidth, panelWidth, height - 10)),
     ...legend,
-    `<text x="${width - 8}" y="${height + 4}" class="tick">median, whiskers min–max; ${escapeXml(results.date.slice(0, 10))}</text>`,
+    `<text x="${width - 8}" y="${height + 4}" class="tick">median, whiskers min–max; ${
+      escapeXml(results.date.slice(0, 10))
+    }</text>`,
     '</svg>',
     '',
   ].join('\n');

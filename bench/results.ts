@@ -1,6 +1,6 @@
 /** The benchmark's results: what one round measures, the summaries, and the telemetry budget. */
 import type { RuntimeName } from './processes.ts';
-import { type Spread, formatSpread, spread } from './stats.ts';
+import { formatSpread, type Spread, spread } from './stats.ts';
 
 /** bare: OTEL_SDK_DISABLED; otlp and gzip: every signal to the sink; down: to a closed port. */
 export type Mode = 'bare' | 'otlp' | 'gzip' | 'down';
@@ -157,14 +157,21 @@ export function summarize(samples: readonly RoundSample[], mode: Mode): ModeSumm
  * inside that range nothing was lost (1); below it the shortfall was dropped; above it, 1+
  * says items arrived twice.
  */
-export function receivedRatio(received: number, s: Pick<RoundSample, 'sent' | 'uncounted'>, perRequest: number): number {
+export function receivedRatio(
+  received: number,
+  s: Pick<RoundSample, 'sent' | 'uncounted'>,
+  perRequest: number,
+): number {
   const low = s.sent * perRequest;
   const high = (s.sent + s.uncounted) * perRequest;
   return received / Math.min(Math.max(received, low), high);
 }
 
 /** Per round, the instrumented figure minus the bare one of the same round. */
-export function pairedCost(bare: readonly RoundSample[] = [], instrumented: readonly RoundSample[] = []): Spread | undefined {
+export function pairedCost(
+  bare: readonly RoundSample[] = [],
+  instrumented: readonly RoundSample[] = [],
+): Spread | undefined {
   const byRound = new Map(bare.map((s) => [s.round, s.cpuMicrosPerRequest]));
   return spread(instrumented.flatMap((s) => {
     const floor = byRound.get(s.round);

@@ -45,7 +45,7 @@ import { runExportBench } from './export-bench.ts';
 import { runHandlerBench } from './handler-bench.ts';
 import { ensureWrk, runFixedRate, runLoad, type WrkResult, wrkVersion } from './load.ts';
 import { CLK_TCK, cpuBetween, detectPinning, type Pinning, pinSelf, rssBytes, sampleCpu } from './proc.ts';
-import { bin, coldStart, killAll, RUNTIMES, type RuntimeName, type Sink, startServer, startSink } from './processes.ts';
+import { bin, coldStart, killAll, type RuntimeName, RUNTIMES, type Sink, startServer, startSink } from './processes.ts';
 import { budgetTable, coldStartTable, markdownReport, resultsTable, settingsLine, svgChart } from './report.ts';
 import {
   type BenchResults,
@@ -98,7 +98,9 @@ function listOption<T extends string>(name: string, allowed: readonly T[]): T[] 
   if (value === undefined) return [...allowed];
   const picked = value.split(',').map((v) => v.trim()).filter(Boolean);
   const unknown = picked.filter((v) => !allowed.includes(v as T));
-  if (unknown.length > 0) throw new UsageError(`--${name}: unknown ${unknown.join(', ')} (choose from ${allowed.join(', ')})`);
+  if (unknown.length > 0) {
+    throw new UsageError(`--${name}: unknown ${unknown.join(', ')} (choose from ${allowed.join(', ')})`);
+  }
   return picked as T[];
 }
 
@@ -282,8 +284,12 @@ async function measureRound(ctx: Context, runtime: RuntimeName, mode: Mode, roun
 function validate(sample: RoundSample, mode: Mode, label: string, sinkErrors: number): string[] {
   const problems: string[] = [];
   if (mode === 'otlp' || mode === 'gzip') {
-    if (sample.received.spans === 0) problems.push(`${label}: the sink received no span: the instrumented server exported nothing`);
-    if (sample.received.logs === 0) problems.push(`${label}: the sink received no log record: the instrumented server exported nothing`);
+    if (sample.received.spans === 0) {
+      problems.push(`${label}: the sink received no span: the instrumented server exported nothing`);
+    }
+    if (sample.received.logs === 0) {
+      problems.push(`${label}: the sink received no log record: the instrumented server exported nothing`);
+    }
   }
   if (sinkErrors > 0) problems.push(`${label}: the sink could not decode ${sinkErrors} request(s)`);
   return problems;
@@ -297,7 +303,9 @@ function shutdownNote(sample: RoundSample, mode: Mode, label: string): string | 
   const expectedMillis = mode === 'down' ? DOWN_EXPORT_TIMEOUT_MILLIS + 1_500 : 2_000;
   const expectedCode = mode === 'down' ? 1 : 0;
   if (killed) return `${label}: still running ${(SHUTDOWN_GRACE_MILLIS / 1000).toFixed(0)} s after SIGTERM, killed`;
-  if (code !== expectedCode || millis > expectedMillis) return `${label}: SIGTERM to exit took ${(millis / 1000).toFixed(1)} s, exit code ${code}`;
+  if (code !== expectedCode || millis > expectedMillis) {
+    return `${label}: SIGTERM to exit took ${(millis / 1000).toFixed(1)} s, exit code ${code}`;
+  }
   return undefined;
 }
 
@@ -316,13 +324,17 @@ function fixedRateNote(sample: RoundSample, label: string): string | undefined {
 
 function describeSample(s: RoundSample, mode: Mode): string {
   const f = s.fixedRate;
-  const base = `at ${f.rate} req/s p50 ${f.p50Ms.toFixed(2)} / p99 ${f.p99Ms.toFixed(2)} / max ${f.maxMs.toFixed(1)} ms; ` +
-    `saturated ${s.rps.toFixed(0)} req/s, p99 ${s.p99Ms.toFixed(2)} ms, ${s.cpuMicrosPerRequest.toFixed(1)} µs CPU/req (${s.cpuSource}), ` +
+  const base =
+    `at ${f.rate} req/s p50 ${f.p50Ms.toFixed(2)} / p99 ${f.p99Ms.toFixed(2)} / max ${f.maxMs.toFixed(1)} ms; ` +
+    `saturated ${s.rps.toFixed(0)} req/s, p99 ${s.p99Ms.toFixed(2)} ms, ${
+      s.cpuMicrosPerRequest.toFixed(1)
+    } µs CPU/req (${s.cpuSource}), ` +
     `RSS ${s.rssMB.toFixed(0)} MB`;
   const exit = `exit ${s.shutdown.code} in ${s.shutdown.millis.toFixed(0)} ms`;
   if (mode === 'bare') return base;
   if (mode === 'down') return `${base}, ${exit}`;
-  const pct = (received: number, perRequest: number) => `${(receivedRatio(received, s, perRequest) * 100).toFixed(1)} %`;
+  const pct = (received: number, perRequest: number) =>
+    `${(receivedRatio(received, s, perRequest) * 100).toFixed(1)} %`;
   return `${base}, spans ${s.received.spans} (${pct(s.received.spans, SPANS_PER_REQUEST)}), ` +
     `logs ${s.received.logs} (${pct(s.received.logs, LOGS_PER_REQUEST)}), ` +
     `${s.received.metricPoints} metric points, ${exit}`;
@@ -339,7 +351,9 @@ async function benchRuntime(ctx: Context, runtime: RuntimeName): Promise<Runtime
         const sample = await measureRound(ctx, runtime, mode, round);
         const problems = validate(sample, mode, label, (await ctx.sink.counts()).errors - sinkErrorsBefore);
         ctx.errors.push(...problems);
-        for (const note of [shutdownNote(sample, mode, label), fixedRateNote(sample, label)]) if (note) ctx.notes.push(note);
+        for (const note of [shutdownNote(sample, mode, label), fixedRateNote(sample, label)]) {
+          if (note) ctx.notes.push(note);
+        }
         log(`bench: ${label}: ${describeSample(sample, mode)}${problems.length ? ' [ERROR]' : ''}`);
         // An instrumented round that exported nothing is not a fast result: leave it out.
         if (problems.some((p) => p.includes('exported nothing'))) continue;
@@ -412,7 +426,15 @@ async function runServiceBench(options: Options, pinning: Pinning): Promise<bool
   const wrk = ensureWrk(log);
   ensureNodeBuild(options.runtimes);
   const sink = await startSink(pinning);
-  const ctx: Context = { options, pinning, wrk, sink, downUrl: `http://127.0.0.1:${await closedPort()}`, errors: [], notes: [] };
+  const ctx: Context = {
+    options,
+    pinning,
+    wrk,
+    sink,
+    downUrl: `http://127.0.0.1:${await closedPort()}`,
+    errors: [],
+    notes: [],
+  };
   const runtimes: RuntimeResult[] = [];
   try {
     for (const runtime of options.runtimes) runtimes.push(await benchRuntime(ctx, runtime));
@@ -436,18 +458,26 @@ async function runServiceBench(options: Options, pinning: Pinning): Promise<bool
       coldStarts: options.cold,
       modes: options.modes,
       pinning: pinning.reason,
-      loadGenerator: `wrk ${wrkVersion(wrk)} (saturation), bench/fixed-rate.ts on Node ${runtimeVersion('node')} (fixed rate)`,
+      loadGenerator: `wrk ${wrkVersion(wrk)} (saturation), bench/fixed-rate.ts on Node ${
+        runtimeVersion('node')
+      } (fixed rate)`,
     },
     runtimes,
     errors: ctx.errors,
     notes: ctx.notes,
   };
   writeResults(results);
-  console.log(`\n${settingsLine(results)}\n\n${resultsTable(results)}\n\n${coldStartTable(results)}\n\n${budgetTable(results)}\n`);
+  console.log(
+    `\n${settingsLine(results)}\n\n${resultsTable(results)}\n\n${coldStartTable(results)}\n\n${budgetTable(results)}\n`,
+  );
   if (ctx.notes.length > 0) console.log(`notes:\n${ctx.notes.map((n) => `  - ${n}`).join('\n')}\n`);
   console.log(`bench: wrote ${join('bench', 'results')}/latest.{json,md,svg}`);
   if (ctx.errors.length > 0) {
-    console.error(`\nbench: could not measure everything:\n${ctx.errors.map((e) => `  - ${e.split('\n').slice(0, 3).join(' / ')}`).join('\n')}`);
+    console.error(
+      `\nbench: could not measure everything:\n${
+        ctx.errors.map((e) => `  - ${e.split('\n').slice(0, 3).join(' / ')}`).join('\n')
+      }`,
+    );
     return false;
   }
   return true;
@@ -455,7 +485,10 @@ async function runServiceBench(options: Options, pinning: Pinning): Promise<bool
 
 async function main(): Promise<number> {
   if (process.argv.includes('--help')) {
-    console.log(/\/\*\*([\s\S]*?)\*\//.exec(await import('node:fs').then((fs) => fs.readFileSync(import.meta.filename, 'utf8')))?.[1]?.replace(/^ \* ?/gm, ''));
+    console.log(
+      /\/\*\*([\s\S]*?)\*\//.exec(await import('node:fs').then((fs) => fs.readFileSync(import.meta.filename, 'utf8')))
+        ?.[1]?.replace(/^ \* ?/gm, ''),
+    );
     return 0;
   }
   const options = parseOptions();

@@ -11,7 +11,9 @@ const env: Record<string, string | undefined> = new Proxy({}, {
 });
 if (env.OTEL_DENO === 'true') {
   // Deno's built-in OpenTelemetry would take the API globals, and this SDK would get nothing.
-  console.error('rolldice: OTEL_DENO=true enables Deno\'s built-in OpenTelemetry, which conflicts with this service\'s SDK; unset it');
+  console.error(
+    "rolldice: OTEL_DENO=true enables Deno's built-in OpenTelemetry, which conflicts with this service's SDK; unset it",
+  );
   Deno.exit(1);
 }
 
@@ -31,7 +33,8 @@ function serve(hostname: string): Deno.HttpServer<Deno.NetAddr> {
       onListen: ({ port }) =>
         console.error(`rolldice: listening on ${listeningUrl(hostname, port)} (deno ${Deno.version.deno})`),
     },
-    (request, info) => service.fetch(request, { clientAddress: info.remoteAddr.hostname, clientPort: info.remoteAddr.port }),
+    (request, info) =>
+      service.fetch(request, { clientAddress: info.remoteAddr.hostname, clientPort: info.remoteAddr.port }),
   );
 }
 

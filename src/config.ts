@@ -102,7 +102,9 @@ const SAMPLERS = [
 ] as const;
 const DEFAULT_PROPAGATORS: PropagatorName[] = ['tracecontext', 'baggage'];
 // The specification's deprecated alias, which it asks new implementations not to accept.
-const EXPORTER_HINTS: Readonly<Record<string, string>> = { logging: 'logging is a deprecated name of console and not supported' };
+const EXPORTER_HINTS: Readonly<Record<string, string>> = {
+  logging: 'logging is a deprecated name of console and not supported',
+};
 
 /**
  * Reads the standard `OTEL_*` variables (the OpenTelemetry specification's "Environment
@@ -119,7 +121,13 @@ const EXPORTER_HINTS: Readonly<Record<string, string>> = { logging: 'logging is 
  */
 export function parseConfig(env: Env, warn: Warn): ResolvedConfig {
   // The value of a variable, or undefined when it is unset or invalid (after one warning).
-  const variable = <T>(name: string, parse: Parser<T>, fallback: T, show: (value: T) => string = String, secret = false) => {
+  const variable = <T>(
+    name: string,
+    parse: Parser<T>,
+    fallback: T,
+    show: (value: T) => string = String,
+    secret = false,
+  ) => {
     const raw = env[name];
     const text = raw?.trim();
     if (raw === undefined || !text) return undefined;
@@ -195,7 +203,12 @@ export function parseConfig(env: Env, warn: Warn): ResolvedConfig {
     disabled: setting('OTEL_SDK_DISABLED', boolean, false),
     serviceName: env.OTEL_SERVICE_NAME?.trim() || undefined,
     resourceAttributes: setting('OTEL_RESOURCE_ATTRIBUTES', decodeKeyValueList, {}, () => 'no attributes'),
-    propagators: setting('OTEL_PROPAGATORS', nameList(['tracecontext', 'baggage'] as const, 'propagators'), DEFAULT_PROPAGATORS, showList),
+    propagators: setting(
+      'OTEL_PROPAGATORS',
+      nameList(['tracecontext', 'baggage'] as const, 'propagators'),
+      DEFAULT_PROPAGATORS,
+      showList,
+    ),
     logLevel: setting('OTEL_LOG_LEVEL', choice(LOG_LEVELS), 'info'),
     limits: {
       attributeValueLengthLimit: setting<number | undefined>(
@@ -300,7 +313,9 @@ function httpHeaders(text: string): Parsed<Record<string, string>> {
   if (parsed.value === undefined) return parsed;
   const headers = new Map<string, string>();
   for (const [name, value] of Object.entries(parsed.value)) {
-    if (!HTTP_TOKEN.test(name) || !HTTP_FIELD_VALUE.test(value)) return { problem: 'a name or value is not valid in HTTP' };
+    if (!HTTP_TOKEN.test(name) || !HTTP_FIELD_VALUE.test(value)) {
+      return { problem: 'a name or value is not valid in HTTP' };
+    }
     headers.set(name.toLowerCase(), value);
   }
   return { value: Object.fromEntries(headers) };
@@ -353,7 +368,11 @@ function otlpProtocol(text: string): Parsed<OtlpProtocol> {
  * none; unsupported names, and `none` next to others, are skipped with a warning. When nothing
  * usable is left, the whole setting is ignored, as the spec asks of an unrecognised enum value.
  */
-function nameList<T extends string>(supported: readonly T[], kind: string, hints: Readonly<Record<string, string>> = {}): Parser<T[]> {
+function nameList<T extends string>(
+  supported: readonly T[],
+  kind: string,
+  hints: Readonly<Record<string, string>> = {},
+): Parser<T[]> {
   const isSupported = (name: string): name is T => (supported as readonly string[]).includes(name);
   return (text) => {
     const names = [...new Set(text.split(',').map((name) => name.trim().toLowerCase()).filter(Boolean))];
@@ -388,7 +407,9 @@ function httpUrl(text: string): Parsed<string> {
 /** A signal's own endpoint is used as given, except that a URL without a path gets the root path. */
 function signalUrl(text: string): Parsed<string> {
   const parsed = httpUrl(text);
-  return parsed.value === undefined ? parsed : { value: parsed.value.replace(/^([a-z]+:\/\/[^/?#]*)(?=[?#]|$)/i, '$1/') };
+  return parsed.value === undefined
+    ? parsed
+    : { value: parsed.value.replace(/^([a-z]+:\/\/[^/?#]*)(?=[?#]|$)/i, '$1/') };
 }
 
 /** The general endpoint is a base URL: the signal's path goes after it, with exactly one slash. */

@@ -46,5 +46,8 @@ export interface TestResult {
 export const RESULT_PREFIX = '##rolldice-test ';
 
 /** The runtime this suite runs on; only tests ask, never `src/`. */
-export const currentRuntime: 'node' | 'deno' | 'bun' =
-  'Deno' in globalThis ? 'deno' : 'Bun' in globalThis ? 'bun' : 'node';
+export const currentRuntime: 'node' | 'deno' | 'bun' = 'Deno' in globalThis
+  ? 'deno'
+  : 'Bun' in globalThis
+  ? 'bun'
+  : 'node';

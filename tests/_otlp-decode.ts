@@ -19,8 +19,20 @@ import { Buffer } from 'node:buffer';
 export type OtlpSignal = 'traces' | 'metrics' | 'logs';
 
 type ScalarType =
-  | 'string' | 'bytes' | 'hex' | 'bool' | 'enum' | 'int32' | 'uint32' | 'sint32' | 'fixed32'
-  | 'int64' | 'uint64' | 'fixed64' | 'sfixed64' | 'double';
+  | 'string'
+  | 'bytes'
+  | 'hex'
+  | 'bool'
+  | 'enum'
+  | 'int32'
+  | 'uint32'
+  | 'sint32'
+  | 'fixed32'
+  | 'int64'
+  | 'uint64'
+  | 'fixed64'
+  | 'sfixed64'
+  | 'double';
 /** `repeated`, or `presence` for oneof members and `optional` fields, whose zero value counts. */
 type FieldFlag = 'repeated' | 'presence';
 /** A message type: field number → [lowerCamelCase JSON name, type, flag]. */
@@ -37,16 +49,19 @@ const AnyValue: MessageType = {};
 const ArrayValue: MessageType = { 1: ['values', AnyValue, R] };
 const KeyValue: MessageType = { 1: ['key', 'string'], 2: ['value', AnyValue], 3: ['keyStrindex', 'int32'] };
 const KeyValueList: MessageType = { 1: ['values', KeyValue, R] };
-Object.assign(AnyValue, {
-  1: ['stringValue', 'string', P],
-  2: ['boolValue', 'bool', P],
-  3: ['intValue', 'int64', P],
-  4: ['doubleValue', 'double', P],
-  5: ['arrayValue', ArrayValue, P],
-  6: ['kvlistValue', KeyValueList, P],
-  7: ['bytesValue', 'bytes', P],
-  8: ['stringValueStrindex', 'int32', P],
-} satisfies MessageType);
+Object.assign(
+  AnyValue,
+  {
+    1: ['stringValue', 'string', P],
+    2: ['boolValue', 'bool', P],
+    3: ['intValue', 'int64', P],
+    4: ['doubleValue', 'double', P],
+    5: ['arrayValue', ArrayValue, P],
+    6: ['kvlistValue', KeyValueList, P],
+    7: ['bytesValue', 'bytes', P],
+    8: ['stringValueStrindex', 'int32', P],
+  } satisfies MessageType,
+);
 const InstrumentationScope: MessageType = {
   1: ['name', 'string'],
   2: ['version', 'string'],
@@ -99,8 +114,16 @@ const Span: MessageType = {
   15: ['status', Status],
   16: ['flags', 'fixed32'],
 };
-const ScopeSpans: MessageType = { 1: ['scope', InstrumentationScope], 2: ['spans', Span, R], 3: ['schemaUrl', 'string'] };
-const ResourceSpans: MessageType = { 1: ['resource', Resource], 2: ['scopeSpans', ScopeSpans, R], 3: ['schemaUrl', 'string'] };
+const ScopeSpans: MessageType = {
+  1: ['scope', InstrumentationScope],
+  2: ['spans', Span, R],
+  3: ['schemaUrl', 'string'],
+};
+const ResourceSpans: MessageType = {
+  1: ['resource', Resource],
+  2: ['scopeSpans', ScopeSpans, R],
+  3: ['schemaUrl', 'string'],
+};
 
 // metrics/v1
 const Exemplar: MessageType = {
@@ -165,14 +188,29 @@ const Metric: MessageType = {
   2: ['description', 'string'],
   3: ['unit', 'string'],
   5: ['gauge', { 1: ['dataPoints', NumberDataPoint, R] }, P],
-  7: ['sum', { 1: ['dataPoints', NumberDataPoint, R], 2: ['aggregationTemporality', 'enum'], 3: ['isMonotonic', 'bool'] }, P],
+  7: ['sum', {
+    1: ['dataPoints', NumberDataPoint, R],
+    2: ['aggregationTemporality', 'enum'],
+    3: ['isMonotonic', 'bool'],
+  }, P],
   9: ['histogram', { 1: ['dataPoints', HistogramDataPoint, R], 2: ['aggregationTemporality', 'enum'] }, P],
-  10: ['exponentialHistogram', { 1: ['dataPoints', ExponentialHistogramDataPoint, R], 2: ['aggregationTemporality', 'enum'] }, P],
+  10: ['exponentialHistogram', {
+    1: ['dataPoints', ExponentialHistogramDataPoint, R],
+    2: ['aggregationTemporality', 'enum'],
+  }, P],
   11: ['summary', { 1: ['dataPoints', SummaryDataPoint, R] }, P],
   12: ['metadata', KeyValue, R],
 };
-const ScopeMetrics: MessageType = { 1: ['scope', InstrumentationScope], 2: ['metrics', Metric, R], 3: ['schemaUrl', 'string'] };
-const ResourceMetrics: MessageType = { 1: ['resource', Resource], 2: ['scopeMetrics', ScopeMetrics, R], 3: ['schemaUrl', 'string'] };
+const ScopeMetrics: MessageType = {
+  1: ['scope', InstrumentationScope],
+  2: ['metrics', Metric, R],
+  3: ['schemaUrl', 'string'],
+};
+const ResourceMetrics: MessageType = {
+  1: ['resource', Resource],
+  2: ['scopeMetrics', ScopeMetrics, R],
+  3: ['schemaUrl', 'string'],
+};
 
 // logs/v1
 const LogRecord: MessageType = {
@@ -188,8 +226,16 @@ const LogRecord: MessageType = {
   10: ['spanId', 'hex'],
   12: ['eventName', 'string'],
 };
-const ScopeLogs: MessageType = { 1: ['scope', InstrumentationScope], 2: ['logRecords', LogRecord, R], 3: ['schemaUrl', 'string'] };
-const ResourceLogs: MessageType = { 1: ['resource', Resource], 2: ['scopeLogs', ScopeLogs, R], 3: ['schemaUrl', 'string'] };
+const ScopeLogs: MessageType = {
+  1: ['scope', InstrumentationScope],
+  2: ['logRecords', LogRecord, R],
+  3: ['schemaUrl', 'string'],
+};
+const ResourceLogs: MessageType = {
+  1: ['resource', Resource],
+  2: ['scopeLogs', ScopeLogs, R],
+  3: ['schemaUrl', 'string'],
+};
 
 // collector/*/v1: the Export*ServiceRequest messages.
 const REQUESTS: Record<OtlpSignal, MessageType> = {
@@ -205,10 +251,18 @@ const WIRE_I32 = 5;
 
 function wireTypeOf(type: ScalarType | MessageType): number {
   switch (type) {
-    case 'fixed64': case 'sfixed64': case 'double': return WIRE_I64;
-    case 'fixed32': return WIRE_I32;
-    case 'string': case 'bytes': case 'hex': return WIRE_LEN;
-    default: return typeof type === 'string' ? WIRE_VARINT : WIRE_LEN;
+    case 'fixed64':
+    case 'sfixed64':
+    case 'double':
+      return WIRE_I64;
+    case 'fixed32':
+      return WIRE_I32;
+    case 'string':
+    case 'bytes':
+    case 'hex':
+      return WIRE_LEN;
+    default:
+      return typeof type === 'string' ? WIRE_VARINT : WIRE_LEN;
   }
 }
 
@@ -268,17 +322,30 @@ class Reader {
   delimited(end: number): number {
     const start = this.pos;
     const length = this.varint(end);
-    if (length > BigInt(end - this.pos)) this.fail(`length ${length} runs past the end of the message at byte ${end}`, start);
+    if (length > BigInt(end - this.pos)) {
+      this.fail(`length ${length} runs past the end of the message at byte ${end}`, start);
+    }
     return this.pos + Number(length);
   }
 
   skip(wireType: number, end: number): void {
     switch (wireType) {
-      case WIRE_VARINT: this.varint(end); break;
-      case WIRE_I64: this.need(8, end); this.pos += 8; break;
-      case WIRE_LEN: this.pos = this.delimited(end); break;
-      case WIRE_I32: this.need(4, end); this.pos += 4; break;
-      default: this.fail(`unsupported wire type ${wireType}`);
+      case WIRE_VARINT:
+        this.varint(end);
+        break;
+      case WIRE_I64:
+        this.need(8, end);
+        this.pos += 8;
+        break;
+      case WIRE_LEN:
+        this.pos = this.delimited(end);
+        break;
+      case WIRE_I32:
+        this.need(4, end);
+        this.pos += 4;
+        break;
+      default:
+        this.fail(`unsupported wire type ${wireType}`);
     }
   }
 }
@@ -287,7 +354,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function readScalar(reader: Reader, type: ScalarType, end: number): unknown {
   switch (type) {
-    case 'string': case 'bytes': case 'hex': {
+    case 'string':
+    case 'bytes':
+    case 'hex': {
       const stop = reader.delimited(end);
       const bytes = reader.bytes.subarray(reader.pos, stop);
       const start = reader.pos;
@@ -300,19 +369,29 @@ function readScalar(reader: Reader, type: ScalarType, end: number): unknown {
         return reader.fail('string is not valid UTF-8', start);
       }
     }
-    case 'bool': return reader.varint(end) !== 0n;
-    case 'enum': case 'int32': return Number(BigInt.asIntN(32, reader.varint(end)));
-    case 'uint32': return Number(BigInt.asUintN(32, reader.varint(end)));
+    case 'bool':
+      return reader.varint(end) !== 0n;
+    case 'enum':
+    case 'int32':
+      return Number(BigInt.asIntN(32, reader.varint(end)));
+    case 'uint32':
+      return Number(BigInt.asUintN(32, reader.varint(end)));
     case 'sint32': {
       const n = Number(BigInt.asUintN(32, reader.varint(end)));
       return (n >>> 1) ^ -(n & 1);
     }
-    case 'int64': return BigInt.asIntN(64, reader.varint(end)).toString();
-    case 'uint64': return reader.varint(end).toString();
-    case 'fixed32': return reader.fixed32(end);
-    case 'fixed64': return reader.fixed64(end).toString();
-    case 'sfixed64': return BigInt.asIntN(64, reader.fixed64(end)).toString();
-    case 'double': return reader.double(end);
+    case 'int64':
+      return BigInt.asIntN(64, reader.varint(end)).toString();
+    case 'uint64':
+      return reader.varint(end).toString();
+    case 'fixed32':
+      return reader.fixed32(end);
+    case 'fixed64':
+      return reader.fixed64(end).toString();
+    case 'sfixed64':
+      return BigInt.asIntN(64, reader.fixed64(end)).toString();
+    case 'double':
+      return reader.double(end);
   }
 }
 
@@ -390,17 +469,26 @@ function normalizeScalar(type: ScalarType, value: unknown, path: string): unknow
         ? value.toLowerCase()
         : jsonFail(path, 'a hex string', value);
     case 'bytes':
-      return typeof value === 'string' ? Buffer.from(value, 'base64').toString('base64') : jsonFail(path, 'a base64 string', value);
+      return typeof value === 'string'
+        ? Buffer.from(value, 'base64').toString('base64')
+        : jsonFail(path, 'a base64 string', value);
     case 'double':
       if (typeof value === 'number') return value;
       if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) return Number(value);
       if (value === 'NaN') return NaN;
       return jsonFail(path, 'a number', value);
-    case 'enum': case 'int32': case 'uint32': case 'sint32': case 'fixed32':
+    case 'enum':
+    case 'int32':
+    case 'uint32':
+    case 'sint32':
+    case 'fixed32':
       if (typeof value === 'number' && Number.isInteger(value)) return value;
       if (typeof value === 'string' && INTEGER.test(value)) return Number(value);
       return jsonFail(path, 'an integer', value);
-    case 'int64': case 'sfixed64': case 'uint64': case 'fixed64': {
+    case 'int64':
+    case 'sfixed64':
+    case 'uint64':
+    case 'fixed64': {
       // Serializers emit 64-bit integers as numbers or strings; the canonical form is a string.
       let n: bigint;
       if (typeof value === 'number' && Number.isInteger(value)) n = BigInt(value);
@@ -436,7 +524,11 @@ function normalizeMessage(type: MessageType, json: unknown, path: string): Recor
   return out; // fields the schema does not know are dropped, as the protobuf decoder skips them
 }
 
-const TOP_LEVEL: Record<OtlpSignal, string> = { traces: 'resourceSpans', metrics: 'resourceMetrics', logs: 'resourceLogs' };
+const TOP_LEVEL: Record<OtlpSignal, string> = {
+  traces: 'resourceSpans',
+  metrics: 'resourceMetrics',
+  logs: 'resourceLogs',
+};
 
 /**
  * Brings an OTLP/JSON export request into the decoder's canonical form. Without `signal`
@@ -444,7 +536,9 @@ const TOP_LEVEL: Record<OtlpSignal, string> = { traces: 'resourceSpans', metrics
  */
 export function normalizeOtlpJson(doc: unknown, signal?: OtlpSignal): any {
   const guessed = signal ??
-    (Object.keys(TOP_LEVEL) as OtlpSignal[]).find((s) => typeof doc === 'object' && doc !== null && TOP_LEVEL[s] in doc) ??
+    (Object.keys(TOP_LEVEL) as OtlpSignal[]).find((s) =>
+      typeof doc === 'object' && doc !== null && TOP_LEVEL[s] in doc
+    ) ??
     'traces';
   return normalizeMessage(REQUESTS[guessed], doc, guessed);
 }

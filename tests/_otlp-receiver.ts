@@ -9,8 +9,8 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import {
-  attributesToObject,
   anyValueToJs,
+  attributesToObject,
   decodeExportRequest,
   normalizeOtlpJson,
   type OtlpSignal,
@@ -68,7 +68,11 @@ export interface OtlpReceiver {
 
 const PROTOBUF = 'application/x-protobuf';
 const JSON_TYPE = 'application/json';
-const SIGNAL_PATHS: Record<string, OtlpSignal> = { '/v1/traces': 'traces', '/v1/metrics': 'metrics', '/v1/logs': 'logs' };
+const SIGNAL_PATHS: Record<string, OtlpSignal> = {
+  '/v1/traces': 'traces',
+  '/v1/metrics': 'metrics',
+  '/v1/logs': 'logs',
+};
 const GRPC_INVALID_ARGUMENT = 3;
 
 interface Answer {
@@ -83,13 +87,20 @@ interface Answer {
  */
 function errorAnswer(status: number, message: string, contentType: string): Answer {
   if (contentType === JSON_TYPE) {
-    return { status, headers: { 'content-type': JSON_TYPE }, body: JSON.stringify({ code: GRPC_INVALID_ARGUMENT, message }) };
+    return {
+      status,
+      headers: { 'content-type': JSON_TYPE },
+      body: JSON.stringify({ code: GRPC_INVALID_ARGUMENT, message }),
+    };
   }
   if (contentType === PROTOBUF) {
     const text = Buffer.from(message, 'utf8');
     const length: number[] = [];
-    for (let n = text.length; ; n >>>= 7) {
-      if (n < 0x80) { length.push(n); break; }
+    for (let n = text.length;; n >>>= 7) {
+      if (n < 0x80) {
+        length.push(n);
+        break;
+      }
       length.push((n & 0x7f) | 0x80);
     }
     const body = Buffer.concat([Buffer.from([0x08, GRPC_INVALID_ARGUMENT, 0x12, ...length]), text]);
@@ -146,7 +157,9 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
   let responder: Responder | undefined;
   let attempts = new Map<string, number>();
 
-  const notify = () => { for (const check of [...waiters]) check(); };
+  const notify = () => {
+    for (const check of [...waiters]) check();
+  };
 
   const server = http.createServer((incoming, res) => {
     // A client that gives up mid-request must not crash the test process with an unhandled 'error'.
@@ -205,9 +218,18 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
         }
         answer = decision ?? successAnswer(req.contentType);
       }
-      const replyHeaders: Record<string, string> = { 'content-type': req.contentType || 'text/plain', ...answer.headers };
+      const replyHeaders: Record<string, string> = {
+        'content-type': req.contentType || 'text/plain',
+        ...answer.headers,
+      };
       res.writeHead(answer.status, replyHeaders);
-      res.end(answer.body === undefined ? undefined : typeof answer.body === 'string' ? answer.body : Buffer.from(answer.body));
+      res.end(
+        answer.body === undefined
+          ? undefined
+          : typeof answer.body === 'string'
+          ? answer.body
+          : Buffer.from(answer.body),
+      );
       req.responseStatus = answer.status;
       notify();
     });
@@ -229,8 +251,10 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
   if (address === null || typeof address === 'string') throw new Error('The OTLP receiver has no TCP address');
 
   const accepted = (signal: OtlpSignal) =>
-    requests.filter((r) => r.signal === signal && r.document !== undefined && !r.error &&
-      r.responseStatus !== undefined && r.responseStatus >= 200 && r.responseStatus < 300);
+    requests.filter((r) =>
+      r.signal === signal && r.document !== undefined && !r.error &&
+      r.responseStatus !== undefined && r.responseStatus >= 200 && r.responseStatus < 300
+    );
   const scopeOf = (scope: any) => ({ name: scope?.name ?? '', version: scope?.version ?? '' });
 
   const receiver: OtlpReceiver = {
@@ -265,7 +289,11 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
         timer = setTimeout(() => {
           finish();
           const seen = requests.length === 0 ? ' none' : '\n  ' + requests.map(describeRequest).join('\n  ');
-          reject(new Error(`OTLP receiver: timed out after ${timeoutMillis} ms waiting for ${predicate.toString()}; requests so far:${seen}`));
+          reject(
+            new Error(
+              `OTLP receiver: timed out after ${timeoutMillis} ms waiting for ${predicate.toString()}; requests so far:${seen}`,
+            ),
+          );
         }, timeoutMillis);
         check();
       });
@@ -279,7 +307,10 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
               resource: attributesToObject(rs.resource?.attributes),
               scope: scopeOf(ss.scope),
               attributesObject: attributesToObject(span.attributes),
-            })))));
+            }))
+          )
+        )
+      );
     },
     logRecords() {
       return accepted('logs').flatMap((r) =>
@@ -291,7 +322,10 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
               scope: scopeOf(sl.scope),
               attributesObject: attributesToObject(record.attributes),
               bodyValue: anyValueToJs(record.body),
-            })))));
+            }))
+          )
+        )
+      );
     },
     metrics() {
       return accepted('metrics').flatMap((r) =>
@@ -301,7 +335,10 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
               ...metric,
               resource: attributesToObject(rm.resource?.attributes),
               scope: scopeOf(sm.scope),
-            })))));
+            }))
+          )
+        )
+      );
     },
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -8,7 +8,6 @@ import { pathToFileURL } from 'node:url';
 import { resolve } from 'node:path';
 import { currentRuntime, registeredTests, RESULT_PREFIX, type TestResult as Result } from './_harness.ts';
 
-
 function report(result: Result): void {
   process.stdout.write(RESULT_PREFIX + JSON.stringify(result) + '\n');
 }

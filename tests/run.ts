@@ -16,7 +16,6 @@ import process from 'node:process';
 import { RESULT_PREFIX, type TestResult as Result } from './_harness.ts';
 import { RUNTIME_COMMANDS, type RuntimeName } from './_runtimes.ts';
 
-
 interface Suite {
   label: string;
   runtime: RuntimeName;
@@ -104,7 +103,9 @@ async function run(batch: Suite[]): Promise<void> {
     const suiteFailed = results.some((r) => r.status === 'failed');
     if (code !== 0 || results.length === 0) {
       failed++;
-      console.log(`FAIL ${suite.label.padEnd(9)} the suite process exited with code ${code} after ${results.length} tests`);
+      console.log(
+        `FAIL ${suite.label.padEnd(9)} the suite process exited with code ${code} after ${results.length} tests`,
+      );
     }
     if ((code !== 0 || suiteFailed || results.length === 0) && output.trim()) {
       console.log(`---- output of the ${suite.label} suite ----\n${output.trimEnd()}\n----`);

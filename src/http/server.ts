@@ -3,6 +3,7 @@ import {
   type Context,
   context,
   type MeterProvider,
+  metrics,
   propagation,
   ROOT_CONTEXT,
   SpanKind,
@@ -11,7 +12,6 @@ import {
   type TextMapPropagator,
   trace,
   type TracerProvider,
-  metrics,
 } from '@opentelemetry/api';
 import {
   ATTR_CLIENT_ADDRESS,
@@ -160,7 +160,10 @@ export function createHttpServerInstrumentation(
         const fail = (error: unknown): Response => {
           // A throwing handler is the service's bug, not the client's: answer 500, keep serving.
           span.recordException(error instanceof Error ? error : String(error));
-          span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+          span.setStatus({
+            code: SpanStatusCode.ERROR,
+            message: error instanceof Error ? error.message : String(error),
+          });
           console.error(`rolldice: ${spanName} failed:`, error);
           const response = new Response('Internal Server Error\n', {
             status: 500,

@@ -25,7 +25,12 @@ import type { LogRecordProcessor } from '@opentelemetry/sdk-logs';
 import type { SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { BatchConfig, OtlpExporterConfig } from '../config.ts';
 import { reasonOf } from './export-error.ts';
-import { createEncodedOtlpExporter, type EncodedBatch, type EncodedOtlpExporter, type OtlpExporterOptions } from './exporters.ts';
+import {
+  createEncodedOtlpExporter,
+  type EncodedBatch,
+  type EncodedOtlpExporter,
+  type OtlpExporterOptions,
+} from './exporters.ts';
 import { encodeLogRecord, encodeResource, encodeScope, encodeSpan, ProtoWriter } from './protobuf-encoding.ts';
 
 const LEN = 2;
@@ -193,7 +198,10 @@ class EncodingBatchProcessor<Item extends Encodable> {
   add(item: Item): void {
     if (this.#shutdown) return;
     if (this.#queued >= this.#config.maxQueueSize) {
-      this.#exporter.recordLoss(1, `the queue of ${this.#config.maxQueueSize} ${this.#plural} waiting for export was full`);
+      this.#exporter.recordLoss(
+        1,
+        `the queue of ${this.#config.maxQueueSize} ${this.#plural} waiting for export was full`,
+      );
       return;
     }
     this.#pending.push(item);

@@ -183,7 +183,11 @@ class OtlpHttpExporter<Items> {
     this.#delegate = createOtlpNetworkExportDelegate(
       // `#inFlight` is the bound: it is released as the callback runs, the delegate's own count
       // a microtask later, so its limit would refuse an export made from the callback.
-      { timeoutMillis: config.timeoutMillis, concurrencyLimit: Number.POSITIVE_INFINITY, compression: config.compression },
+      {
+        timeoutMillis: config.timeoutMillis,
+        concurrencyLimit: Number.POSITIVE_INFINITY,
+        compression: config.compression,
+      },
       serializer,
       // Without a MeterProvider it records nothing; the delegate requires one.
       new ExporterMetrics({
@@ -202,7 +206,10 @@ class OtlpHttpExporter<Items> {
     try {
       count = this.#countItems(items);
     } catch (error) {
-      done({ code: ExportResultCode.FAILED, error: exportError(`cannot count the items to export: ${reasonOf(error)}`) });
+      done({
+        code: ExportResultCode.FAILED,
+        error: exportError(`cannot count the items to export: ${reasonOf(error)}`),
+      });
       return;
     }
     if (this.#shutdown) return this.#fail(count, `the exporter to ${this.#endpoint} is shut down`, done);
@@ -217,7 +224,9 @@ class OtlpHttpExporter<Items> {
       if (settled) return;
       settled = true;
       this.#inFlight--;
-      if (result.code !== ExportResultCode.SUCCESS) this.#losses.record(count, reasonOf(result.error ?? 'the export failed'));
+      if (result.code !== ExportResultCode.SUCCESS) {
+        this.#losses.record(count, reasonOf(result.error ?? 'the export failed'));
+      }
       done(result);
     };
     // The batch processors call export() synchronously from the span.end() or emit() that
@@ -232,7 +241,10 @@ class OtlpHttpExporter<Items> {
           this.#delegate.export(items, finish);
         } catch (error) {
           // The serializer threw: the items cannot be encoded, now or later.
-          finish({ code: ExportResultCode.FAILED, error: exportError(`they cannot be serialized: ${reasonOf(error)}`, error) });
+          finish({
+            code: ExportResultCode.FAILED,
+            error: exportError(`they cannot be serialized: ${reasonOf(error)}`, error),
+          });
         }
       }, 0);
     });
@@ -276,7 +288,10 @@ class OtlpHttpExporter<Items> {
     const rejected = Number(partial[signal.rejectedField] ?? 0);
     const message = typeof partial.errorMessage === 'string' ? partial.errorMessage.trim() : '';
     if (rejected > 0) {
-      this.#losses.record(rejected, `the collector at ${this.#endpoint} rejected them (partial success)${message ? `: ${message}` : ''}`);
+      this.#losses.record(
+        rejected,
+        `the collector at ${this.#endpoint} rejected them (partial success)${message ? `: ${message}` : ''}`,
+      );
     } else if (message) {
       diag.warn(`The collector at ${this.#endpoint} accepted all ${signal.noun[1]} with a warning: ${message}`);
     }
@@ -299,7 +314,10 @@ export function createOtlpSpanExporter(config: OtlpExporterConfig, options: Otlp
  * and histograms delta; `lowmemory` only synchronous counters and histograms, whose delta
  * needs no state; up-down counters and gauges stay cumulative.
  */
-export function selectTemporality(preference: TemporalityPreference, instrumentType: InstrumentType): AggregationTemporality {
+export function selectTemporality(
+  preference: TemporalityPreference,
+  instrumentType: InstrumentType,
+): AggregationTemporality {
   const { DELTA, CUMULATIVE } = AggregationTemporality;
   switch (instrumentType) {
     case InstrumentType.COUNTER:
@@ -331,7 +349,10 @@ export function createOtlpMetricExporter(
 }
 
 /** An OTLP/HTTP log record exporter; `options` tune the transport (`streamBody`) and fake time in tests. */
-export function createOtlpLogExporter(config: OtlpExporterConfig, options: OtlpExporterOptions = {}): LogRecordExporter {
+export function createOtlpLogExporter(
+  config: OtlpExporterConfig,
+  options: OtlpExporterOptions = {},
+): LogRecordExporter {
   const exporter = new OtlpHttpExporter(LOGS, config, options);
   return {
     export: (records, done) => exporter.export(records, done),

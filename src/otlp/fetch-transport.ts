@@ -136,7 +136,7 @@ function decodeStatusMessage(bytes: Uint8Array): string | undefined {
   let pos = 0;
   const varint = (): number => {
     let result = 0;
-    for (let shift = 0; ; shift += 7) {
+    for (let shift = 0;; shift += 7) {
       if (pos >= bytes.length || shift > 63) throw new Error('Truncated varint');
       const b = bytes[pos++]!;
       result += (b & 0x7f) * 2 ** shift;
@@ -297,7 +297,10 @@ class FetchTransportImpl implements FetchTransport {
         };
       }
       if (abortedBy === 'timeout') {
-        const timedOut = exportError(`the collector at ${this.endpoint} did not answer within ${Math.round(timeoutMillis)} ms`, error);
+        const timedOut = exportError(
+          `the collector at ${this.endpoint} did not answer within ${Math.round(timeoutMillis)} ms`,
+          error,
+        );
         timedOut.timedOut = true;
         return { status: 'failure', error: timedOut };
       }
@@ -336,7 +339,10 @@ class FetchTransportImpl implements FetchTransport {
       }
       return { status: 'success' };
     }
-    const detail = describeErrorBody(await readBody(response, MAX_RESPONSE_BYTES), response.headers.get('content-type'));
+    const detail = describeErrorBody(
+      await readBody(response, MAX_RESPONSE_BYTES),
+      response.headers.get('content-type'),
+    );
     const answered = `${status} ${REASON_PHRASES[status] ?? response.statusText}`.trim();
     const reason = `the collector at ${this.endpoint} answered ${answered}${detail ? `: ${detail}` : ''}`;
     if (RETRYABLE_STATUSES.has(status)) {

@@ -66,10 +66,10 @@ class IntervalLossReporter implements LossReporter {
     this.#pending.set(key, (this.#pending.get(key) ?? 0) + count);
     const sinceLast = this.#lastReportAt === undefined ? Infinity : this.#now() - this.#lastReportAt;
     if (this.#closed || sinceLast >= this.#interval) this.#emit();
-    else this.#cancelTimer ??= this.#setTimer(() => {
-      this.#cancelTimer = undefined;
-      this.#emit();
-    }, this.#interval - sinceLast);
+    else {this.#cancelTimer ??= this.#setTimer(() => {
+        this.#cancelTimer = undefined;
+        this.#emit();
+      }, this.#interval - sinceLast);}
   }
 
   flush(): void {

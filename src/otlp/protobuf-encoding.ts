@@ -9,7 +9,7 @@
  * two on spans and log records of every shape. Field numbers are from opentelemetry-proto
  * (trace/v1/trace.proto, logs/v1/logs.proto, common/v1/common.proto, resource/v1/resource.proto).
  */
-import { type AttributeValue, type Attributes, type HrTime, type SpanContext } from '@opentelemetry/api';
+import { type Attributes, type AttributeValue, type HrTime, type SpanContext } from '@opentelemetry/api';
 import type { InstrumentationScope } from '@opentelemetry/core';
 import type { Resource } from '@opentelemetry/resources';
 import type { ReadableLogRecord } from '@opentelemetry/sdk-logs';
@@ -333,7 +333,14 @@ function keyValues(w: ProtoWriter, attributes: Record<string, unknown>, field: n
   }
 }
 
-function keep(key: string, value: string | number | boolean, kept: EncodedPair | undefined, buffer: Uint8Array, start: number, end: number): void {
+function keep(
+  key: string,
+  value: string | number | boolean,
+  kept: EncodedPair | undefined,
+  buffer: Uint8Array,
+  start: number,
+  end: number,
+): void {
   if (end - start > MAX_KEPT_PAIR_BYTES) return;
   if (kept === undefined) {
     if (keptPairs.size < MAX_KEPT_PAIRS) keptPairs.set(key, { value, bytes: buffer.slice(start, end), misses: 0 });
@@ -352,7 +359,10 @@ export function encodeResource(w: ProtoWriter, resource: Resource): void {
 }
 
 /** InstrumentationScope { name = 1, version = 2, attributes = 3, dropped_attributes_count = 4 }. */
-export function encodeScope(w: ProtoWriter, scope: InstrumentationScope & { attributes?: Attributes; droppedAttributesCount?: number }): void {
+export function encodeScope(
+  w: ProtoWriter,
+  scope: InstrumentationScope & { attributes?: Attributes; droppedAttributesCount?: number },
+): void {
   w.tag(1, LEN);
   w.string(scope.name);
   if (scope.version) {

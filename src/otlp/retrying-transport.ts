@@ -55,7 +55,7 @@ class RetryingTransport implements IExporterTransport {
     let backoff = this.#initialBackoff;
     // What the collector last said: an attempt that the deadline cut short says nothing new.
     let lastAnswer: string | undefined;
-    for (let attempt = 1; ; attempt++) {
+    for (let attempt = 1;; attempt++) {
       const response = await this.#transport.send(data, deadline - this.#now());
       // Each attempt is given what is left of the deadline, so an attempt that timed out ran
       // into the deadline, even when its timer fired a fraction of a millisecond early.
@@ -66,7 +66,12 @@ class RetryingTransport implements IExporterTransport {
         // The deadline cut the last attempt short: what matters is why there were retries.
         return {
           status: 'failure',
-          error: exportError(`${lastAnswer}; gave up after ${attempt} attempts, as the ${formatMillis(timeoutMillis)} export timeout ran out`, response.error),
+          error: exportError(
+            `${lastAnswer}; gave up after ${attempt} attempts, as the ${
+              formatMillis(timeoutMillis)
+            } export timeout ran out`,
+            response.error,
+          ),
         };
       }
       if (response.status !== 'retryable') return response;
@@ -94,7 +99,10 @@ class RetryingTransport implements IExporterTransport {
       if (deadline - this.#now() <= 0) {
         return {
           status: 'failure',
-          error: exportError(`${reason}; gave up after ${attempts}, as the ${formatMillis(timeoutMillis)} export timeout ran out`, response.error),
+          error: exportError(
+            `${reason}; gave up after ${attempts}, as the ${formatMillis(timeoutMillis)} export timeout ran out`,
+            response.error,
+          ),
         };
       }
     }

@@ -1,4 +1,4 @@
-import { type DiagLogger, DiagLogLevel, diag } from '@opentelemetry/api';
+import { diag, type DiagLogger, DiagLogLevel } from '@opentelemetry/api';
 import type { LogLevel } from '../config.ts';
 import type { Output } from '../runtime.ts';
 

@@ -1,11 +1,11 @@
 import {
-  type MeterProvider as ApiMeterProvider,
   logs,
+  type MeterProvider as ApiMeterProvider,
   metrics,
   propagation,
   type TextMapPropagator,
-  type TracerProvider as ApiTracerProvider,
   trace,
+  type TracerProvider as ApiTracerProvider,
 } from '@opentelemetry/api';
 import type { LoggerProvider as ApiLoggerProvider } from '@opentelemetry/api';
 import { BatchLogRecordProcessor, LoggerProvider, type LogRecordProcessor } from '@opentelemetry/sdk-logs';
@@ -21,10 +21,22 @@ import {
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
 import type { ResolvedConfig, SamplerConfig } from '../config.ts';
-import { createConsoleLogExporter, createConsoleMetricExporter, createConsoleSpanExporter } from './console-exporters.ts';
+import {
+  createConsoleLogExporter,
+  createConsoleMetricExporter,
+  createConsoleSpanExporter,
+} from './console-exporters.ts';
 import { registerContextManager } from './context.ts';
-import { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter, type OtlpExporterOptions } from '../otlp/exporters.ts';
-import { createOtlpProtobufLogRecordProcessor, createOtlpProtobufSpanProcessor } from '../otlp/encoding-batch-processor.ts';
+import {
+  createOtlpLogExporter,
+  createOtlpMetricExporter,
+  createOtlpSpanExporter,
+  type OtlpExporterOptions,
+} from '../otlp/exporters.ts';
+import {
+  createOtlpProtobufLogRecordProcessor,
+  createOtlpProtobufSpanProcessor,
+} from '../otlp/encoding-batch-processor.ts';
 import { createW3CPropagator } from '../w3c/propagation.ts';
 import { tracerProviderWithRandomFlag } from '../w3c/random-flag.ts';
 import { createResource } from './resource.ts';
@@ -105,7 +117,9 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
         // Encodes spans soon after they end rather than keeping them until the batch is sent.
         ? createOtlpProtobufSpanProcessor(config.traces.otlp, config.traces.batch, otlp)
         : new BatchSpanProcessor({
-          exporter: name === 'otlp' ? createOtlpSpanExporter(config.traces.otlp, otlp) : createConsoleSpanExporter(output.stdout),
+          exporter: name === 'otlp'
+            ? createOtlpSpanExporter(config.traces.otlp, otlp)
+            : createConsoleSpanExporter(output.stdout),
           ...config.traces.batch,
         })
     ),
@@ -136,7 +150,9 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
       name === 'otlp' && config.logs.otlp.protocol === 'http/protobuf'
         ? createOtlpProtobufLogRecordProcessor(config.logs.otlp, config.logs.batch, otlp)
         : new BatchLogRecordProcessor({
-          exporter: name === 'otlp' ? createOtlpLogExporter(config.logs.otlp, otlp) : createConsoleLogExporter(output.stdout),
+          exporter: name === 'otlp'
+            ? createOtlpLogExporter(config.logs.otlp, otlp)
+            : createConsoleLogExporter(output.stdout),
           ...config.logs.batch,
         })
     ),
@@ -166,11 +182,10 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     loggerProvider,
     propagator,
     forceFlush: () => settleAll(providers.map((p) => p.forceFlush()), 'Cannot flush telemetry'),
-    shutdown: () =>
-      (shuttingDown ??= withDeadline(
-        settleAll(providers.map((p) => p.shutdown()), 'Cannot shut down telemetry'),
-        shutdownDeadlineMillis,
-      )),
+    shutdown: () => (shuttingDown ??= withDeadline(
+      settleAll(providers.map((p) => p.shutdown()), 'Cannot shut down telemetry'),
+      shutdownDeadlineMillis,
+    )),
   };
 }
 

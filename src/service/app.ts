@@ -1,4 +1,9 @@
-import { createHttpServerInstrumentation, createInstrumentedFetch, type FetchHandler, type Telemetry } from '../../mod.ts';
+import {
+  createHttpServerInstrumentation,
+  createInstrumentedFetch,
+  type FetchHandler,
+  type Telemetry,
+} from '../../mod.ts';
 import { createRollDice } from './dice.ts';
 import { createRouter } from './router.ts';
 import { checkUpstream } from './config.ts';
@@ -51,7 +56,11 @@ export function createApp(telemetry: Telemetry, options: CreateAppOptions = {}):
     [
       { pattern: '/rolldice', methods: ['GET'], handle: (_, { context }) => rollDice(undefined, context) },
       { pattern: '/rolldice/', methods: ['GET'], handle: (_, { context }) => rollDice(undefined, context) },
-      { pattern: '/rolldice/{player}', methods: ['GET'], handle: (_, { params, context }) => rollDice(params[0], context) },
+      {
+        pattern: '/rolldice/{player}',
+        methods: ['GET'],
+        handle: (_, { params, context }) => rollDice(params[0], context),
+      },
     ],
     instrumentation,
   );

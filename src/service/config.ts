@@ -50,7 +50,8 @@ function parsePort(text: string): number {
 }
 
 // A DNS name, an IPv4 address, or an IPv6 literal with or without brackets.
-const HOSTNAME = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+const HOSTNAME =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 const IPV6 = /^\[?([0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*)\]?$/;
 
 function parseHost(text: string): string {
@@ -58,7 +59,9 @@ function parseHost(text: string): string {
   if (v6 && (text.startsWith('[') === text.endsWith(']'))) return v6[1]!;
   if (HOSTNAME.test(text) && text.length <= 253) return text;
   throw new ConfigError(
-    `HOST is ${JSON.stringify(text)}: expected a host name or IP address to listen on, e.g. HOST=127.0.0.1, or unset for every interface`,
+    `HOST is ${
+      JSON.stringify(text)
+    }: expected a host name or IP address to listen on, e.g. HOST=127.0.0.1, or unset for every interface`,
   );
 }
 
@@ -71,7 +74,9 @@ export function checkUpstream(url: string, variable = 'the upstream'): string {
     // Reported below, with the fix.
   }
   if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.hostname === '') {
-    throw new ConfigError(`${variable} is ${JSON.stringify(url)}: expected an absolute http or https URL, e.g. http://dice-b:8080`);
+    throw new ConfigError(
+      `${variable} is ${JSON.stringify(url)}: expected an absolute http or https URL, e.g. http://dice-b:8080`,
+    );
   }
   return url;
 }

@@ -100,7 +100,9 @@ const MAX_ROLL_BYTES = 64;
 /** The upstream's roll, or why there is none (a phrase that follows "the upstream at URL"). */
 async function rollUpstream(upstream: RollDiceUpstream, player: string | undefined): Promise<number | string> {
   const base = new URL(upstream.url);
-  base.pathname = `${base.pathname.replace(/\/+$/, '')}/rolldice${player === undefined ? '' : `/${encodeURIComponent(player)}`}`;
+  base.pathname = `${base.pathname.replace(/\/+$/, '')}/rolldice${
+    player === undefined ? '' : `/${encodeURIComponent(player)}`
+  }`;
   base.search = '';
   base.hash = '';
   const signal = AbortSignal.timeout(upstream.timeoutMillis);

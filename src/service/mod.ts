@@ -10,6 +10,8 @@ export { type Service, startService, type StartServiceOptions } from './start.ts
 export function listeningUrl(hostname: string | undefined, port: number): string {
   const shown = hostname === undefined || hostname === '::' || hostname === '0.0.0.0'
     ? 'localhost'
-    : hostname.includes(':') ? `[${hostname}]` : hostname;
+    : hostname.includes(':')
+    ? `[${hostname}]`
+    : hostname;
   return `http://${shown}:${port}`;
 }

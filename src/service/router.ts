@@ -1,4 +1,9 @@
-import { type FetchHandler, type HttpServerInstrumentation, parseRequestTarget, type ServerRequestInfo } from '../../mod.ts';
+import {
+  type FetchHandler,
+  type HttpServerInstrumentation,
+  parseRequestTarget,
+  type ServerRequestInfo,
+} from '../../mod.ts';
 
 /** What a route's handler receives besides the request: the decoded `{param}` values in order. */
 export interface RouteRequestInfo extends ServerRequestInfo {
@@ -67,7 +72,9 @@ function withoutBody(response: Response): Response {
 
 function dispatchTo(route: Route): FetchHandler {
   const paramIndexes = route.pattern.split('/').flatMap((s, i) => (s.startsWith('{') ? [i] : []));
-  const allow = [...new Set([...route.methods, ...(route.methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'])].join(', ');
+  const allow = [...new Set([...route.methods, ...(route.methods.includes('GET') ? ['HEAD'] : []), 'OPTIONS'])].join(
+    ', ',
+  );
 
   // Not `async`: a handler that answers at once (a local roll) is passed on as it is, and the
   // server instrumentation then ends its span without waiting for a microtask.

@@ -176,7 +176,8 @@ export class W3CTraceState implements TraceState {
 function truncate(members: Map<string, string>): Map<string, string> {
   const entries = [...members];
   if (entries.length > TRACESTATE_MAX_MEMBERS) entries.length = TRACESTATE_MAX_MEMBERS;
-  const length = (list: [string, string][]) => list.reduce((n, [k, v]) => n + k.length + v.length + 1, 0) + list.length - 1;
+  const length = (list: [string, string][]) =>
+    list.reduce((n, [k, v]) => n + k.length + v.length + 1, 0) + list.length - 1;
   while (entries.length > 0 && length(entries) > TRACESTATE_MAX_LENGTH) {
     let drop = entries.length - 1;
     for (let i = entries.length - 1; i >= 0; i--) {
@@ -365,6 +366,8 @@ export function createW3CPropagator(
   names: readonly ('tracecontext' | 'baggage')[] = ['tracecontext', 'baggage'],
 ): TextMapPropagator {
   return new CompositePropagator({
-    propagators: names.map((name) => (name === 'baggage' ? createW3CBaggagePropagator() : createW3CTraceContextPropagator())),
+    propagators: names.map((
+      name,
+    ) => (name === 'baggage' ? createW3CBaggagePropagator() : createW3CTraceContextPropagator())),
   });
 }

@@ -137,14 +137,24 @@ export function collect(stdout: string): Printed {
     for (const rs of doc.resourceSpans ?? []) {
       for (const ss of rs.scopeSpans ?? []) {
         for (const span of ss.spans ?? []) {
-          printed.spans.push({ ...span, resource: attributesOf(rs.resource?.attributes), scope: ss.scope, attrs: attributesOf(span.attributes) });
+          printed.spans.push({
+            ...span,
+            resource: attributesOf(rs.resource?.attributes),
+            scope: ss.scope,
+            attrs: attributesOf(span.attributes),
+          });
         }
       }
     }
     for (const rl of doc.resourceLogs ?? []) {
       for (const sl of rl.scopeLogs ?? []) {
         for (const log of sl.logRecords ?? []) {
-          printed.logs.push({ ...log, resource: attributesOf(rl.resource?.attributes), scope: sl.scope, attrs: attributesOf(log.attributes) });
+          printed.logs.push({
+            ...log,
+            resource: attributesOf(rl.resource?.attributes),
+            scope: sl.scope,
+            attrs: attributesOf(log.attributes),
+          });
         }
       }
     }

@@ -44,86 +44,99 @@ async function startOracle(roll: string): Promise<Oracle> {
   };
 }
 
-test('the chain node -> deno -> bun: one request is one trace, linked across the runtimes, baggage carried to the end', async () => {
-  const receiver = await startOtlpReceiver();
-  const oracle = await startOracle('3');
-  const services: RunningService[] = [];
-  const env = (upstream: string, name: string) => ({
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-    OTEL_TRACES_EXPORTER: 'otlp',
-    OTEL_LOGS_EXPORTER: 'otlp',
-    OTEL_METRICS_EXPORTER: 'otlp',
-    OTEL_BSP_SCHEDULE_DELAY: '100',
-    OTEL_BLRP_SCHEDULE_DELAY: '100',
-    OTEL_SERVICE_NAME: name,
-    ROLLDICE_UPSTREAM: upstream,
-  });
-  try {
-    // Each hop needs the next one's URL, so the chain starts from its end.
-    const bun = await startService('bun', { env: env(oracle.url, 'dice-bun') });
-    services.push(bun);
-    const deno = await startService('deno', { env: env(bun.url, 'dice-deno') });
-    services.push(deno);
-    const node = await startService('node', { env: env(deno.url, 'dice-node') });
-    services.push(node);
+test(
+  'the chain node -> deno -> bun: one request is one trace, linked across the runtimes, baggage carried to the end',
+  async () => {
+    const receiver = await startOtlpReceiver();
+    const oracle = await startOracle('3');
+    const services: RunningService[] = [];
+    const env = (upstream: string, name: string) => ({
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_LOGS_EXPORTER: 'otlp',
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+      OTEL_BLRP_SCHEDULE_DELAY: '100',
+      OTEL_SERVICE_NAME: name,
+      ROLLDICE_UPSTREAM: upstream,
+    });
+    try {
+      // Each hop needs the next one's URL, so the chain starts from its end.
+      const bun = await startService('bun', { env: env(oracle.url, 'dice-bun') });
+      services.push(bun);
+      const deno = await startService('deno', { env: env(bun.url, 'dice-deno') });
+      services.push(deno);
+      const node = await startService('node', { env: env(deno.url, 'dice-node') });
+      services.push(node);
 
-    const response = await fetch(`${node.url}/rolldice/Alice`, { headers: { baggage: 'player.tier=gold' } });
-    assert.equal(response.status, 200, await response.clone().text());
-    assert.equal(await response.text(), '3\n', 'the roll comes from the end of the chain');
+      const response = await fetch(`${node.url}/rolldice/Alice`, { headers: { baggage: 'player.tier=gold' } });
+      assert.equal(response.status, 200, await response.clone().text());
+      assert.equal(await response.text(), '3\n', 'the roll comes from the end of the chain');
 
-    // 3 runtimes x (SERVER, roll, CLIENT) spans, and a log record each.
-    await receiver.waitFor((r) => r.spans().length >= 9 && r.logRecords().length >= 3, 15_000);
-    const spans = receiver.spans();
-    assert.equal(spans.length, 9, spans.map((s: any) => `${s.resource['process.runtime.name']} ${s.name}`).join(', '));
-    assert.equal(new Set(spans.map((s: any) => s.traceId)).size, 1, 'one trace');
-    const traceId = spans[0].traceId;
+      // 3 runtimes x (SERVER, roll, CLIENT) spans, and a log record each.
+      await receiver.waitFor((r) => r.spans().length >= 9 && r.logRecords().length >= 3, 15_000);
+      const spans = receiver.spans();
+      assert.equal(
+        spans.length,
+        9,
+        spans.map((s: any) => `${s.resource['process.runtime.name']} ${s.name}`).join(', '),
+      );
+      assert.equal(new Set(spans.map((s: any) => s.traceId)).size, 1, 'one trace');
+      const traceId = spans[0].traceId;
 
-    const of = (runtime: string, kind: number) => {
-      const found = spans.filter((s: any) => s.resource['process.runtime.name'] === runtime && s.kind === kind);
-      assert.equal(found.length, 1, `one ${kind === SERVER ? 'SERVER' : 'CLIENT'} span from ${runtime}`);
-      return found[0];
-    };
-    const rollOf = (runtime: string) => spans.find((s: any) => s.resource['process.runtime.name'] === runtime && s.name === 'roll');
+      const of = (runtime: string, kind: number) => {
+        const found = spans.filter((s: any) => s.resource['process.runtime.name'] === runtime && s.kind === kind);
+        assert.equal(found.length, 1, `one ${kind === SERVER ? 'SERVER' : 'CLIENT'} span from ${runtime}`);
+        return found[0];
+      };
+      const rollOf = (runtime: string) =>
+        spans.find((s: any) => s.resource['process.runtime.name'] === runtime && s.name === 'roll');
 
-    let parentId = ''; // the test's request carries no traceparent: Node starts the trace
-    for (const runtime of ['node', 'deno', 'bun']) {
-      const server = of(runtime, SERVER);
-      const roll = rollOf(runtime);
-      const client = of(runtime, CLIENT);
-      assert.equal(server.name, 'GET /rolldice/{player}');
-      assert.equal(server.parentSpanId ?? '', parentId, `${runtime}'s SERVER span is a child of the previous hop's CLIENT span`);
-      assert.equal(roll.parentSpanId, server.spanId, `${runtime}'s roll is a child of its SERVER span`);
-      assert.equal(client.parentSpanId, roll.spanId, `${runtime}'s CLIENT span is a child of its roll`);
-      assert.equal(client.name, 'GET');
-      assert.equal(client.attributesObject['http.response.status_code'], 200);
-      assert.equal(server.resource['service.name'], `dice-${runtime}`);
-      assert.equal(client.scope.name, 'rolldice/http-client');
-      parentId = client.spanId;
+      let parentId = ''; // the test's request carries no traceparent: Node starts the trace
+      for (const runtime of ['node', 'deno', 'bun']) {
+        const server = of(runtime, SERVER);
+        const roll = rollOf(runtime);
+        const client = of(runtime, CLIENT);
+        assert.equal(server.name, 'GET /rolldice/{player}');
+        assert.equal(
+          server.parentSpanId ?? '',
+          parentId,
+          `${runtime}'s SERVER span is a child of the previous hop's CLIENT span`,
+        );
+        assert.equal(roll.parentSpanId, server.spanId, `${runtime}'s roll is a child of its SERVER span`);
+        assert.equal(client.parentSpanId, roll.spanId, `${runtime}'s CLIENT span is a child of its roll`);
+        assert.equal(client.name, 'GET');
+        assert.equal(client.attributesObject['http.response.status_code'], 200);
+        assert.equal(server.resource['service.name'], `dice-${runtime}`);
+        assert.equal(client.scope.name, 'rolldice/http-client');
+        parentId = client.spanId;
+      }
+      assert.equal(of('node', CLIENT).attributesObject['url.full'], `${deno.url}/rolldice/Alice`);
+      assert.equal(of('deno', CLIENT).attributesObject['url.full'], `${bun.url}/rolldice/Alice`);
+      assert.equal(of('bun', CLIENT).attributesObject['url.full'], `${oracle.url}/rolldice/Alice`);
+
+      // What Bun, the last hop, sent on: the trace, its own CLIENT span as parent, and the baggage.
+      assert.equal(oracle.headers.length, 1);
+      // Sampled, and random: Node started the trace with a random id, and every hop kept the flag.
+      assert.equal(oracle.headers[0]!.traceparent, `00-${traceId}-${parentId}-03`);
+      assert.equal(oracle.headers[0]!.baggage, 'player.tier=gold');
+
+      // Every hop logged the same roll, inside its roll span of the one trace.
+      const records = receiver.logRecords();
+      for (const runtime of ['node', 'deno', 'bun']) {
+        const record = records.find((r: any) => r.resource['process.runtime.name'] === runtime);
+        assert.ok(record, `a log record from ${runtime}`);
+        assert.equal(record.bodyValue, 'Alice is rolling the dice');
+        assert.equal(record.attributesObject.result, 3);
+        assert.equal(record.traceId, traceId);
+        assert.equal(record.spanId, rollOf(runtime).spanId);
+      }
+    } finally {
+      await stopAll(services, [oracle, receiver]);
     }
-    assert.equal(of('node', CLIENT).attributesObject['url.full'], `${deno.url}/rolldice/Alice`);
-    assert.equal(of('deno', CLIENT).attributesObject['url.full'], `${bun.url}/rolldice/Alice`);
-    assert.equal(of('bun', CLIENT).attributesObject['url.full'], `${oracle.url}/rolldice/Alice`);
-
-    // What Bun, the last hop, sent on: the trace, its own CLIENT span as parent, and the baggage.
-    assert.equal(oracle.headers.length, 1);
-    // Sampled, and random: Node started the trace with a random id, and every hop kept the flag.
-    assert.equal(oracle.headers[0]!.traceparent, `00-${traceId}-${parentId}-03`);
-    assert.equal(oracle.headers[0]!.baggage, 'player.tier=gold');
-
-    // Every hop logged the same roll, inside its roll span of the one trace.
-    const records = receiver.logRecords();
-    for (const runtime of ['node', 'deno', 'bun']) {
-      const record = records.find((r: any) => r.resource['process.runtime.name'] === runtime);
-      assert.ok(record, `a log record from ${runtime}`);
-      assert.equal(record.bodyValue, 'Alice is rolling the dice');
-      assert.equal(record.attributesObject.result, 3);
-      assert.equal(record.traceId, traceId);
-      assert.equal(record.spanId, rollOf(runtime).spanId);
-    }
-  } finally {
-    await stopAll(services, [oracle, receiver]);
-  }
-}, { timeoutMillis: 60_000 });
+  },
+  { timeoutMillis: 60_000 },
+);
 
 /** SIGTERM to every hop, SIGKILL to any still running 5 s later, then the receivers closed. */
 async function stopAll(services: RunningService[], receivers: { close(): Promise<void> }[]): Promise<void> {
@@ -146,48 +159,68 @@ function rawGet(url: string, lines: [string, string][]): Promise<{ status: numbe
   });
 }
 
-test('the chain node -> deno -> bun: each server combines repeated trace context and baggage lines as W3C says', async () => {
-  const receiver = await startOtlpReceiver();
-  const oracle = await startOracle('5');
-  const services: RunningService[] = [];
-  const env = (upstream: string) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ROLLDICE_UPSTREAM: upstream });
-  const T1 = '4bf92f3577b34da6a3ce929d0e0e4736';
-  const T2 = '4bf92f3577b34da6a3ce929d0e0e4737';
-  const P = '00f067aa0ba902b7';
-  try {
-    const bun = await startService('bun', { env: env(oracle.url) });
-    services.push(bun);
-    const deno = await startService('deno', { env: env(bun.url) });
-    services.push(deno);
-    const node = await startService('node', { env: env(deno.url) });
-    services.push(node);
-    // Whatever the entry server understood travels the rest of the chain to the oracle.
-    for (const entry of [node, deno, bun]) {
-      const sent = oracle.headers.length;
-      const twoParents = await rawGet(`${entry.url}/rolldice`, [
-        ['traceparent', `00-${T1}-${P}-01`],
-        ['traceparent', `00-${T2}-${P}-01`],
-        ['tracestate', 'congo=t61rcWkgMzE'],
-      ]);
-      assert.equal(twoParents.body, '5\n', `${entry.runtime}: ${twoParents.body}`);
-      const restarted = oracle.headers[sent]!;
-      assert.doesNotMatch(String(restarted.traceparent), new RegExp(`${T1}|${T2}`), `${entry.runtime} restarts the trace`);
-      assert.equal(restarted.tracestate, undefined, `${entry.runtime} drops the tracestate`);
+test(
+  'the chain node -> deno -> bun: each server combines repeated trace context and baggage lines as W3C says',
+  async () => {
+    const receiver = await startOtlpReceiver();
+    const oracle = await startOracle('5');
+    const services: RunningService[] = [];
+    const env = (upstream: string) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ROLLDICE_UPSTREAM: upstream });
+    const T1 = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const T2 = '4bf92f3577b34da6a3ce929d0e0e4737';
+    const P = '00f067aa0ba902b7';
+    try {
+      const bun = await startService('bun', { env: env(oracle.url) });
+      services.push(bun);
+      const deno = await startService('deno', { env: env(bun.url) });
+      services.push(deno);
+      const node = await startService('node', { env: env(deno.url) });
+      services.push(node);
+      // Whatever the entry server understood travels the rest of the chain to the oracle.
+      for (const entry of [node, deno, bun]) {
+        const sent = oracle.headers.length;
+        const twoParents = await rawGet(`${entry.url}/rolldice`, [
+          ['traceparent', `00-${T1}-${P}-01`],
+          ['traceparent', `00-${T2}-${P}-01`],
+          ['tracestate', 'congo=t61rcWkgMzE'],
+        ]);
+        assert.equal(twoParents.body, '5\n', `${entry.runtime}: ${twoParents.body}`);
+        const restarted = oracle.headers[sent]!;
+        assert.doesNotMatch(
+          String(restarted.traceparent),
+          new RegExp(`${T1}|${T2}`),
+          `${entry.runtime} restarts the trace`,
+        );
+        assert.equal(restarted.tracestate, undefined, `${entry.runtime} drops the tracestate`);
 
-      const lines = await rawGet(`${entry.url}/rolldice/Bob`, [
-        ['traceparent', `00-${T1}-${P}-01`],
-        ['tracestate', 'rojo=00f067aa0ba902b7'],
-        ['baggage', 'player.tier=gold'],
-        ['tracestate', 'congo=t61rcWkgMzE'],
-        ['baggage', 'team=red%20dice;p'],
-      ]);
-      assert.equal(lines.body, '5\n', `${entry.runtime}: ${lines.body}`);
-      const continued = oracle.headers[sent + 1]!;
-      assert.match(String(continued.traceparent), new RegExp(`^00-${T1}-[0-9a-f]{16}-01$`), `${entry.runtime} continues the trace`);
-      assert.equal(continued.tracestate, 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE', `${entry.runtime} combines tracestate lines in order`);
-      assert.equal(continued.baggage, 'player.tier=gold,team=red%20dice;p', `${entry.runtime} combines baggage lines in order`);
+        const lines = await rawGet(`${entry.url}/rolldice/Bob`, [
+          ['traceparent', `00-${T1}-${P}-01`],
+          ['tracestate', 'rojo=00f067aa0ba902b7'],
+          ['baggage', 'player.tier=gold'],
+          ['tracestate', 'congo=t61rcWkgMzE'],
+          ['baggage', 'team=red%20dice;p'],
+        ]);
+        assert.equal(lines.body, '5\n', `${entry.runtime}: ${lines.body}`);
+        const continued = oracle.headers[sent + 1]!;
+        assert.match(
+          String(continued.traceparent),
+          new RegExp(`^00-${T1}-[0-9a-f]{16}-01$`),
+          `${entry.runtime} continues the trace`,
+        );
+        assert.equal(
+          continued.tracestate,
+          'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE',
+          `${entry.runtime} combines tracestate lines in order`,
+        );
+        assert.equal(
+          continued.baggage,
+          'player.tier=gold,team=red%20dice;p',
+          `${entry.runtime} combines baggage lines in order`,
+        );
+      }
+    } finally {
+      await stopAll(services, [oracle, receiver]);
     }
-  } finally {
-    await stopAll(services, [oracle, receiver]);
-  }
-}, { timeoutMillis: 60_000 });
+  },
+  { timeoutMillis: 60_000 },
+);

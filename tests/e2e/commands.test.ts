@@ -6,7 +6,11 @@ import { collect, startService } from './_service.ts';
 
 const COMMANDS: { line: string; runtime: RuntimeName; command: { command: string; args: string[] } }[] = [
   { line: 'npm start', runtime: 'node', command: { command: 'npm', args: ['start', '--silent'] } },
-  { line: 'deno task start', runtime: 'deno', command: { command: RUNTIME_COMMANDS.deno.command, args: ['task', 'start'] } },
+  {
+    line: 'deno task start',
+    runtime: 'deno',
+    command: { command: RUNTIME_COMMANDS.deno.command, args: ['task', 'start'] },
+  },
   { line: 'bun run start', runtime: 'bun', command: { command: RUNTIME_COMMANDS.bun.command, args: ['run', 'start'] } },
 ];
 

@@ -37,7 +37,12 @@ function dicePoints(metrics: any[]): number {
 for (const runtime of RUNTIMES) {
   const variants: { name: string; env: Record<string, string>; contentType: string; encoding: string | undefined }[] = [
     { name: 'protobuf', env: {}, contentType: 'application/x-protobuf', encoding: undefined },
-    { name: 'json + gzip', env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' }, contentType: 'application/json', encoding: 'gzip' },
+    {
+      name: 'json + gzip',
+      env: { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' },
+      contentType: 'application/json',
+      encoding: 'gzip',
+    },
   ];
   for (const variant of variants) {
     test(`${runtime}: exports exactly the requests' spans, logs and metrics over OTLP ${variant.name}`, async () => {
@@ -96,7 +101,11 @@ for (const runtime of RUNTIMES) {
   test(`${runtime}: a collector that is down at start loses nothing once it comes up`, async () => {
     const port = await freePort();
     const service = await startService(runtime, {
-      env: { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_BSP_SCHEDULE_DELAY: '100', OTEL_BLRP_SCHEDULE_DELAY: '100' },
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_BSP_SCHEDULE_DELAY: '100',
+        OTEL_BLRP_SCHEDULE_DELAY: '100',
+      },
     });
     let receiver;
     try {
@@ -123,7 +132,11 @@ for (const runtime of RUNTIMES) {
     receiver.respond(() => 'hang');
     try {
       const service = await startService(runtime, {
-        env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_TIMEOUT: '1000', OTEL_BSP_SCHEDULE_DELAY: '50' },
+        env: {
+          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+          OTEL_EXPORTER_OTLP_TIMEOUT: '1000',
+          OTEL_BSP_SCHEDULE_DELAY: '50',
+        },
       });
       const started = performance.now();
       await roll(service.url, REQUESTS);
@@ -147,7 +160,11 @@ for (const runtime of RUNTIMES) {
     receiver.respond(() => ({ status: 503, headers: { 'retry-after': '0' } }));
     try {
       const service = await startService(runtime, {
-        env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_TIMEOUT: '800', OTEL_BSP_SCHEDULE_DELAY: '50' },
+        env: {
+          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+          OTEL_EXPORTER_OTLP_TIMEOUT: '800',
+          OTEL_BSP_SCHEDULE_DELAY: '50',
+        },
       });
       await roll(service.url, REQUESTS);
       await receiver.waitFor((r) => r.requests.filter((q) => q.signal === 'traces').length >= 2, 5_000);

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { test } from '../_harness.ts';
-import { RUNTIMES, type RuntimeName } from '../_runtimes.ts';
+import { type RuntimeName, RUNTIMES } from '../_runtimes.ts';
 import { collect, type Printed, startService } from './_service.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
@@ -50,7 +50,7 @@ const sessions = new Map<RuntimeName, Promise<Session>>();
 
 function session(runtime: RuntimeName): Promise<Session> {
   let s = sessions.get(runtime);
-  if (!s) sessions.set(runtime, (s = runSession(runtime)));
+  if (!s) sessions.set(runtime, s = runSession(runtime));
   return s;
 }
 
@@ -64,7 +64,9 @@ async function runSession(runtime: RuntimeName): Promise<Session> {
     });
     const tracedBody = await traced.text();
     const anonymousBody = await (await fetch(`${service.url}/rolldice`)).text();
-    const garbage = await fetch(`${service.url}/rolldice/garbage`, { headers: { traceparent: 'zz-not-a-traceparent' } });
+    const garbage = await fetch(`${service.url}/rolldice/garbage`, {
+      headers: { traceparent: 'zz-not-a-traceparent' },
+    });
     await garbage.body?.cancel();
     const head = await fetch(`${service.url}/rolldice`, { method: 'HEAD' });
     const concurrentBodies = await Promise.all(
@@ -206,7 +208,10 @@ for (const runtime of RUNTIMES) {
     try {
       await assert.rejects(startService(runtime, { env: { PORT: String(port) } }), (error: Error) => {
         assert.match(error.message, /exited with [1-9]/);
-        assert.match(error.message, new RegExp(`rolldice: cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`));
+        assert.match(
+          error.message,
+          new RegExp(`rolldice: cannot listen on 127\\.0\\.0\\.1:${port}: the address is already in use`),
+        );
         return true;
       });
     } finally {

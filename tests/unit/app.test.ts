@@ -100,10 +100,29 @@ test('createApp() records http.server.request.duration in seconds with the advis
     'http.response.status_code': 200,
     'http.route': '/rolldice',
   });
-  const point = byRoute.get('/rolldice/{player}')!.value as { count: number; sum: number; buckets: { boundaries: number[] } };
+  const point = byRoute.get('/rolldice/{player}')!.value as {
+    count: number;
+    sum: number;
+    buckets: { boundaries: number[] };
+  };
   assert.equal(point.count, 1);
   assert.ok(point.sum > 0 && point.sum < 1, `duration ${point.sum} s`);
-  assert.deepEqual(point.buckets.boundaries, [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10]);
+  assert.deepEqual(point.buckets.boundaries, [
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1,
+    2.5,
+    5,
+    7.5,
+    10,
+  ]);
   assert.equal(byRoute.get(undefined)?.attributes['http.response.status_code'], 404);
 });
 

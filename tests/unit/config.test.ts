@@ -11,7 +11,8 @@ function parse(env: Env): { config: ResolvedConfig; warnings: string[] } {
 }
 
 /** The one shape every warning has: the variable, its value (or a note) and what is used. */
-const WARNING = /^Cannot parse ([A-Z_]+): current value is (".*"|not shown as it may hold credentials), using (.+?)(?: \((.+)\))?$/;
+const WARNING =
+  /^Cannot parse ([A-Z_]+): current value is (".*"|not shown as it may hold credentials), using (.+?)(?: \((.+)\))?$/;
 
 /** Parses `env`, asserts exactly one well-formed warning for `name`, and returns the config. */
 function parseWithOneWarning(env: Env, name: string, using: string): ResolvedConfig {
@@ -61,7 +62,13 @@ const DEFAULTS: ResolvedConfig = {
 };
 
 /** Where each numeric variable lands in the config, its default, and its smallest valid value. */
-const NUMBERS: [name: string, read: (config: ResolvedConfig) => number | undefined, fallback: number | undefined, min: 0 | 1, timeout?: true][] = [
+const NUMBERS: [
+  name: string,
+  read: (config: ResolvedConfig) => number | undefined,
+  fallback: number | undefined,
+  min: 0 | 1,
+  timeout?: true,
+][] = [
   ['OTEL_BSP_SCHEDULE_DELAY', (c) => c.traces.batch.scheduledDelayMillis, 5000, 0],
   ['OTEL_BSP_EXPORT_TIMEOUT', (c) => c.traces.batch.exportTimeoutMillis, 30_000, 0, true],
   ['OTEL_BSP_MAX_QUEUE_SIZE', (c) => c.traces.batch.maxQueueSize, 2048, 1],
@@ -91,10 +98,25 @@ test('parseConfig() gives the specification defaults, and console exporters, for
 test('parseConfig() treats empty and blank values as unset, without warnings', () => {
   const env: Env = {};
   for (const [name] of NUMBERS) env[name] = '';
-  for (const name of ['OTEL_SDK_DISABLED', 'OTEL_SERVICE_NAME', 'OTEL_RESOURCE_ATTRIBUTES', 'OTEL_PROPAGATORS', 'OTEL_TRACES_SAMPLER']) {
+  for (
+    const name of [
+      'OTEL_SDK_DISABLED',
+      'OTEL_SERVICE_NAME',
+      'OTEL_RESOURCE_ATTRIBUTES',
+      'OTEL_PROPAGATORS',
+      'OTEL_TRACES_SAMPLER',
+    ]
+  ) {
     env[name] = ' ';
   }
-  for (const name of ['OTEL_TRACES_EXPORTER', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'OTEL_EXPORTER_OTLP_HEADERS']) {
+  for (
+    const name of [
+      'OTEL_TRACES_EXPORTER',
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT',
+      'OTEL_EXPORTER_OTLP_HEADERS',
+    ]
+  ) {
     env[name] = '';
   }
   const { config, warnings } = parse(env);
@@ -120,7 +142,11 @@ test('parseConfig() reads only the variables it knows, by plain property access,
 
 test('parseConfig() reads OTEL_SDK_DISABLED as true only for a case-insensitive "true"', () => {
   for (const value of ['true', 'TRUE', 'True', ' true ']) {
-    assert.deepEqual(parse({ OTEL_SDK_DISABLED: value }), { config: { ...DEFAULTS, disabled: true }, warnings: [] }, value);
+    assert.deepEqual(
+      parse({ OTEL_SDK_DISABLED: value }),
+      { config: { ...DEFAULTS, disabled: true }, warnings: [] },
+      value,
+    );
   }
   for (const value of ['false', 'FALSE', 'False']) {
     assert.deepEqual(parse({ OTEL_SDK_DISABLED: value }), { config: DEFAULTS, warnings: [] }, value);
@@ -143,7 +169,11 @@ test('parseConfig() reads every numeric variable as a non-negative integer up to
     const valid: [string, number][] = [['1', 1], ['017', 17], [' 250 ', 250], ['2047', 2047]];
     if (min === 0) valid.push(['0', isTimeout ? MAX : 0]);
     // A bigger maximum only because OTEL_*_MAX_EXPORT_BATCH_SIZE may not exceed the queue size.
-    const env = (value: string): Env => ({ OTEL_BSP_MAX_QUEUE_SIZE: String(MAX), OTEL_BLRP_MAX_QUEUE_SIZE: String(MAX), [name]: value });
+    const env = (value: string): Env => ({
+      OTEL_BSP_MAX_QUEUE_SIZE: String(MAX),
+      OTEL_BLRP_MAX_QUEUE_SIZE: String(MAX),
+      [name]: value,
+    });
     valid.push([String(MAX), MAX]);
     for (const [value, expected] of valid) {
       const { config, warnings } = parse(env(value));
@@ -154,17 +184,39 @@ test('parseConfig() reads every numeric variable as a non-negative integer up to
 });
 
 test('parseConfig() answers a bad number with one warning and the default', () => {
-  const bad = ['abc', '-1', '1.5', '1e3', '0x10', '+5', '10s', '1_000', '5 000', String(MAX + 1), '99999999999999999999', 'Infinity', 'NaN'];
+  const bad = [
+    'abc',
+    '-1',
+    '1.5',
+    '1e3',
+    '0x10',
+    '+5',
+    '10s',
+    '1_000',
+    '5 000',
+    String(MAX + 1),
+    '99999999999999999999',
+    'Infinity',
+    'NaN',
+  ];
   for (const [name, read, fallback, min] of NUMBERS) {
     for (const value of min === 1 ? [...bad, '0'] : bad) {
-      const config = parseWithOneWarning({ [name]: value }, name, fallback === undefined ? 'no limit' : String(fallback));
+      const config = parseWithOneWarning(
+        { [name]: value },
+        name,
+        fallback === undefined ? 'no limit' : String(fallback),
+      );
       assert.equal(read(config), fallback, `${name}=${value}`);
     }
   }
 });
 
 test('parseConfig() treats a zero timeout as indefinite, the longest timer there is', () => {
-  const { config } = parse({ OTEL_BSP_EXPORT_TIMEOUT: '0', OTEL_METRIC_EXPORT_TIMEOUT: '0', OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '0' });
+  const { config } = parse({
+    OTEL_BSP_EXPORT_TIMEOUT: '0',
+    OTEL_METRIC_EXPORT_TIMEOUT: '0',
+    OTEL_EXPORTER_OTLP_LOGS_TIMEOUT: '0',
+  });
   assert.equal(config.traces.batch.exportTimeoutMillis, MAX);
   assert.equal(config.metrics.exportTimeoutMillis, MAX);
   assert.equal(config.logs.otlp.timeoutMillis, MAX);
@@ -177,19 +229,35 @@ test('parseConfig() keeps a batch no bigger than its queue, warning only about a
     'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
     '100',
   );
-  assert.deepEqual(clamped.traces.batch, { scheduledDelayMillis: 5000, exportTimeoutMillis: 30_000, maxQueueSize: 100, maxExportBatchSize: 100 });
+  assert.deepEqual(clamped.traces.batch, {
+    scheduledDelayMillis: 5000,
+    exportTimeoutMillis: 30_000,
+    maxQueueSize: 100,
+    maxExportBatchSize: 100,
+  });
   // The default batch size (512) quietly follows a smaller queue; nothing the user set was wrong.
   assert.deepEqual(parse({ OTEL_BLRP_MAX_QUEUE_SIZE: '64' }), {
-    config: { ...DEFAULTS, logs: { ...DEFAULTS.logs, batch: { ...DEFAULTS.logs.batch, maxQueueSize: 64, maxExportBatchSize: 64 } } },
+    config: {
+      ...DEFAULTS,
+      logs: { ...DEFAULTS.logs, batch: { ...DEFAULTS.logs.batch, maxQueueSize: 64, maxExportBatchSize: 64 } },
+    },
     warnings: [],
   });
   const equal = parse({ OTEL_BLRP_MAX_QUEUE_SIZE: '64', OTEL_BLRP_MAX_EXPORT_BATCH_SIZE: '64' });
   assert.deepEqual([equal.config.logs.batch.maxExportBatchSize, equal.warnings], [64, []]);
   // A bad batch size falls back to the default, itself cut to the queue: one warning, naming 10.
-  const fallback = parseWithOneWarning({ OTEL_BSP_MAX_QUEUE_SIZE: '10', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 'x' }, 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE', '10');
+  const fallback = parseWithOneWarning(
+    { OTEL_BSP_MAX_QUEUE_SIZE: '10', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: 'x' },
+    'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+    '10',
+  );
   assert.equal(fallback.traces.batch.maxExportBatchSize, 10);
   // A bad queue size falls back to 2048, and the batch size is checked against that.
-  const queue = parseWithOneWarning({ OTEL_BSP_MAX_QUEUE_SIZE: '0', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '1000' }, 'OTEL_BSP_MAX_QUEUE_SIZE', '2048');
+  const queue = parseWithOneWarning(
+    { OTEL_BSP_MAX_QUEUE_SIZE: '0', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '1000' },
+    'OTEL_BSP_MAX_QUEUE_SIZE',
+    '2048',
+  );
   assert.deepEqual([queue.traces.batch.maxQueueSize, queue.traces.batch.maxExportBatchSize], [2048, 1000]);
 });
 
@@ -198,15 +266,32 @@ test('parseConfig() reads the enum variables case-insensitively and trimmed', ()
     ['OTEL_LOG_LEVEL', ['none', 'error', 'warn', 'info', 'debug', 'verbose', 'all'], (c) => c.logLevel, 'info'],
     [
       'OTEL_TRACES_SAMPLER',
-      ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'],
+      [
+        'always_on',
+        'always_off',
+        'traceidratio',
+        'parentbased_always_on',
+        'parentbased_always_off',
+        'parentbased_traceidratio',
+      ],
       (c) => c.traces.sampler.name,
       'parentbased_always_on',
     ],
-    ['OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE', ['cumulative', 'delta', 'lowmemory'], (c) => c.metrics.temporalityPreference, 'cumulative'],
+    [
+      'OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE',
+      ['cumulative', 'delta', 'lowmemory'],
+      (c) => c.metrics.temporalityPreference,
+      'cumulative',
+    ],
     ['OTEL_EXPORTER_OTLP_COMPRESSION', ['gzip', 'none'], (c) => c.logs.otlp.compression, 'none'],
     ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', ['gzip', 'none'], (c) => c.logs.otlp.compression, 'none'],
     ['OTEL_EXPORTER_OTLP_PROTOCOL', ['http/protobuf', 'http/json'], (c) => c.metrics.otlp.protocol, 'http/protobuf'],
-    ['OTEL_EXPORTER_OTLP_METRICS_PROTOCOL', ['http/protobuf', 'http/json'], (c) => c.metrics.otlp.protocol, 'http/protobuf'],
+    [
+      'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL',
+      ['http/protobuf', 'http/json'],
+      (c) => c.metrics.otlp.protocol,
+      'http/protobuf',
+    ],
   ];
   for (const [name, values, read, fallback] of cases) {
     for (const value of values) {
@@ -220,36 +305,56 @@ test('parseConfig() reads the enum variables case-insensitively and trimmed', ()
     }
   }
   // The spec's other protocol, sampler and level names are not available here.
-  for (const [name, value, fallback] of [
-    ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc', 'http/protobuf'],
-    ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'GRPC', 'http/protobuf'],
-    ['OTEL_TRACES_SAMPLER', 'jaeger_remote', 'parentbased_always_on'],
-    ['OTEL_TRACES_SAMPLER', 'xray', 'parentbased_always_on'],
-    ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zstd', 'none'],
-    ['OTEL_LOG_LEVEL', 'warning', 'info'],
-  ] as const) {
+  for (
+    const [name, value, fallback] of [
+      ['OTEL_EXPORTER_OTLP_PROTOCOL', 'grpc', 'http/protobuf'],
+      ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'GRPC', 'http/protobuf'],
+      ['OTEL_TRACES_SAMPLER', 'jaeger_remote', 'parentbased_always_on'],
+      ['OTEL_TRACES_SAMPLER', 'xray', 'parentbased_always_on'],
+      ['OTEL_EXPORTER_OTLP_COMPRESSION', 'zstd', 'none'],
+      ['OTEL_LOG_LEVEL', 'warning', 'info'],
+    ] as const
+  ) {
     parseWithOneWarning({ [name]: value }, name, fallback);
   }
 });
 
 test('parseConfig() reads OTEL_TRACES_SAMPLER_ARG as a ratio for the ratio samplers only', () => {
-  for (const [value, ratio] of [['0', 0], ['1', 1], ['0.25', 0.25], ['.5', 0.5], ['1.0', 1], ['1e-1', 0.1], [' 0.75 ', 0.75]] as const) {
+  for (
+    const [value, ratio] of [['0', 0], ['1', 1], ['0.25', 0.25], ['.5', 0.5], ['1.0', 1], ['1e-1', 0.1], [
+      ' 0.75 ',
+      0.75,
+    ]] as const
+  ) {
     for (const name of ['traceidratio', 'parentbased_traceidratio'] as const) {
       const { config, warnings } = parse({ OTEL_TRACES_SAMPLER: name, OTEL_TRACES_SAMPLER_ARG: value });
       assert.deepEqual([config.traces.sampler, warnings], [{ name, ratio }, []], `${name} ${value}`);
     }
   }
   for (const value of ['-0.1', '1.5', '2', 'half', '25%', 'NaN', 'Infinity', '0x1', '1/4']) {
-    const config = parseWithOneWarning({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: value }, 'OTEL_TRACES_SAMPLER_ARG', '1');
+    const config = parseWithOneWarning(
+      { OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: value },
+      'OTEL_TRACES_SAMPLER_ARG',
+      '1',
+    );
     assert.deepEqual(config.traces.sampler, { name: 'traceidratio', ratio: 1 });
   }
   // Without a ratio sampler the argument is not used, so it is not judged either.
-  for (const env of [{ OTEL_TRACES_SAMPLER_ARG: '0.5' }, { OTEL_TRACES_SAMPLER: 'always_on', OTEL_TRACES_SAMPLER_ARG: 'junk' }] as Env[]) {
+  for (
+    const env of [{ OTEL_TRACES_SAMPLER_ARG: '0.5' }, {
+      OTEL_TRACES_SAMPLER: 'always_on',
+      OTEL_TRACES_SAMPLER_ARG: 'junk',
+    }] as Env[]
+  ) {
     const { config, warnings } = parse(env);
     assert.deepEqual([config.traces.sampler.ratio, warnings], [1, []]);
   }
   // A bad sampler falls back to parentbased_always_on, which takes no argument: one warning.
-  parseWithOneWarning({ OTEL_TRACES_SAMPLER: 'ratio', OTEL_TRACES_SAMPLER_ARG: 'junk' }, 'OTEL_TRACES_SAMPLER', 'parentbased_always_on');
+  parseWithOneWarning(
+    { OTEL_TRACES_SAMPLER: 'ratio', OTEL_TRACES_SAMPLER_ARG: 'junk' },
+    'OTEL_TRACES_SAMPLER',
+    'parentbased_always_on',
+  );
 });
 
 test('parseConfig() reads OTEL_PROPAGATORS in order, deduplicated, with none alone meaning none', () => {
@@ -277,13 +382,23 @@ test('parseConfig() reads OTEL_PROPAGATORS in order, deduplicated, with none alo
     [',', ['tracecontext', 'baggage'], 'tracecontext,baggage'],
   ];
   for (const [value, propagators, using] of invalid) {
-    assert.deepEqual(parseWithOneWarning({ OTEL_PROPAGATORS: value }, 'OTEL_PROPAGATORS', using).propagators, propagators, value);
+    assert.deepEqual(
+      parseWithOneWarning({ OTEL_PROPAGATORS: value }, 'OTEL_PROPAGATORS', using).propagators,
+      propagators,
+      value,
+    );
   }
-  assert.match(parse({ OTEL_PROPAGATORS: 'tracecontext,b3,jaeger' }).warnings[0]!, /\(b3 is not supported; jaeger is not supported\)$/);
+  assert.match(
+    parse({ OTEL_PROPAGATORS: 'tracecontext,b3,jaeger' }).warnings[0]!,
+    /\(b3 is not supported; jaeger is not supported\)$/,
+  );
 });
 
 test('parseConfig() reads the exporter lists of the three signals', () => {
-  const signals = [['OTEL_TRACES_EXPORTER', 'traces'], ['OTEL_METRICS_EXPORTER', 'metrics'], ['OTEL_LOGS_EXPORTER', 'logs']] as const;
+  const signals = [['OTEL_TRACES_EXPORTER', 'traces'], ['OTEL_METRICS_EXPORTER', 'metrics'], [
+    'OTEL_LOGS_EXPORTER',
+    'logs',
+  ]] as const;
   const valid: [string, string[]][] = [
     ['otlp', ['otlp']],
     ['console', ['console']],
@@ -307,11 +422,18 @@ test('parseConfig() reads the exporter lists of the three signals', () => {
       assert.deepEqual([config[signal].exporters, warnings], [exporters, []], `${name}=${value}`);
     }
     for (const [value, exporters, using] of invalid) {
-      assert.deepEqual(parseWithOneWarning({ [name]: value }, name, using)[signal].exporters, exporters, `${name}=${value}`);
+      assert.deepEqual(
+        parseWithOneWarning({ [name]: value }, name, using)[signal].exporters,
+        exporters,
+        `${name}=${value}`,
+      );
     }
   }
   const { warnings } = parse({ OTEL_LOGS_EXPORTER: 'console,logging,none' });
-  assert.match(warnings[0]!, /\(logging is a deprecated name of console and not supported; none is ignored next to other exporters\)$/);
+  assert.match(
+    warnings[0]!,
+    /\(logging is a deprecated name of console and not supported; none is ignored next to other exporters\)$/,
+  );
 });
 
 test('parseConfig() defaults a signal to console, or to otlp when an OTLP endpoint is configured for it', () => {
@@ -321,19 +443,43 @@ test('parseConfig() defaults a signal to console, or to otlp when an OTLP endpoi
   };
   assert.deepEqual(exporters({}), [['console'], ['console'], ['console']]);
   assert.deepEqual(exporters({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' }), [['otlp'], ['otlp'], ['otlp']]);
-  assert.deepEqual(exporters({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/v1/traces' }), [['otlp'], ['console'], ['console']]);
-  assert.deepEqual(exporters({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://c:4318/v1/metrics' }), [['console'], ['otlp'], ['console']]);
-  assert.deepEqual(exporters({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://c:4318/v1/logs' }), [['console'], ['console'], ['otlp']]);
+  assert.deepEqual(exporters({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://c:4318/v1/traces' }), [
+    ['otlp'],
+    ['console'],
+    ['console'],
+  ]);
+  assert.deepEqual(exporters({ OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: 'http://c:4318/v1/metrics' }), [['console'], [
+    'otlp',
+  ], ['console']]);
+  assert.deepEqual(exporters({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: 'http://c:4318/v1/logs' }), [
+    ['console'],
+    ['console'],
+    ['otlp'],
+  ]);
   // A named exporter always wins, and an endpoint that is not a URL configures nothing.
   assert.deepEqual(
-    exporters({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_LOGS_EXPORTER: 'console', OTEL_METRICS_EXPORTER: 'none' }),
+    exporters({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318',
+      OTEL_LOGS_EXPORTER: 'console',
+      OTEL_METRICS_EXPORTER: 'none',
+    }),
     [['otlp'], [], ['console']],
   );
-  assert.deepEqual(exporters({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }), [['console'], ['console'], ['console']]);
+  assert.deepEqual(exporters({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }), [['console'], ['console'], [
+    'console',
+  ]]);
   // Other OTLP settings are not an endpoint.
-  assert.deepEqual(exporters({ OTEL_EXPORTER_OTLP_HEADERS: 'a=b', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), [['console'], ['console'], ['console']]);
+  assert.deepEqual(exporters({ OTEL_EXPORTER_OTLP_HEADERS: 'a=b', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }), [
+    ['console'],
+    ['console'],
+    ['console'],
+  ]);
   // An exporter list with nothing usable falls back to the same default.
-  const fallback = parseWithOneWarning({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_EXPORTER: 'zipkin' }, 'OTEL_TRACES_EXPORTER', 'otlp');
+  const fallback = parseWithOneWarning(
+    { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318', OTEL_TRACES_EXPORTER: 'zipkin' },
+    'OTEL_TRACES_EXPORTER',
+    'otlp',
+  );
   assert.deepEqual(fallback.traces.exporters, ['otlp']);
 });
 
@@ -358,7 +504,7 @@ test('parseConfig() appends the signal path to the general endpoint with exactly
   }
 });
 
-test('parseConfig() uses a signal\'s own endpoint as given, giving only an empty path the root', () => {
+test("parseConfig() uses a signal's own endpoint as given, giving only an empty path the root", () => {
   const cases: [string, string][] = [
     ['http://metrics:9090/custom', 'http://metrics:9090/custom'],
     ['https://c.example.com/v1/metrics/', 'https://c.example.com/v1/metrics/'],
@@ -367,7 +513,10 @@ test('parseConfig() uses a signal\'s own endpoint as given, giving only an empty
     ['http://c:4318/a//b', 'http://c:4318/a//b'],
   ];
   for (const [endpoint, url] of cases) {
-    const { config, warnings } = parse({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://general:4318', OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: endpoint });
+    const { config, warnings } = parse({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://general:4318',
+      OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: endpoint,
+    });
     assert.deepEqual(warnings, [], endpoint);
     assert.equal(config.metrics.otlp.url, url, endpoint);
     assert.equal(config.traces.otlp.url, 'http://general:4318/v1/traces', endpoint);
@@ -376,11 +525,31 @@ test('parseConfig() uses a signal\'s own endpoint as given, giving only an empty
 });
 
 test('parseConfig() ignores an endpoint that is not an absolute http(s) URL, with one warning', () => {
-  const bad = ['collector:4318', 'localhost', '/v1/traces', 'ftp://c/x', 'grpc://c:4317', 'http://', 'http:c:4318', 'http:/c', 'http://c :4318', 'http://:4318', 'http://c:99999'];
+  const bad = [
+    'collector:4318',
+    'localhost',
+    '/v1/traces',
+    'ftp://c/x',
+    'grpc://c:4317',
+    'http://',
+    'http:c:4318',
+    'http:/c',
+    'http://c :4318',
+    'http://:4318',
+    'http://c:99999',
+  ];
   for (const value of bad) {
-    const general = parseWithOneWarning({ OTEL_EXPORTER_OTLP_ENDPOINT: value }, 'OTEL_EXPORTER_OTLP_ENDPOINT', 'http://localhost:4318');
+    const general = parseWithOneWarning(
+      { OTEL_EXPORTER_OTLP_ENDPOINT: value },
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'http://localhost:4318',
+    );
     assert.equal(general.traces.otlp.url, 'http://localhost:4318/v1/traces', value);
-    const own = parseWithOneWarning({ OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: value }, 'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT', 'http://localhost:4318/v1/logs');
+    const own = parseWithOneWarning(
+      { OTEL_EXPORTER_OTLP_LOGS_ENDPOINT: value },
+      'OTEL_EXPORTER_OTLP_LOGS_ENDPOINT',
+      'http://localhost:4318/v1/logs',
+    );
     assert.equal(own.logs.otlp.url, 'http://localhost:4318/v1/logs', value);
   }
   // A bad signal endpoint is as if unset: the general one applies, and the warning says so.
@@ -392,7 +561,7 @@ test('parseConfig() ignores an endpoint that is not an absolute http(s) URL, wit
   assert.equal(fallback.traces.otlp.url, 'https://c/otlp/v1/traces');
 });
 
-test('parseConfig() takes each OTLP option from the signal\'s variable, else the general one, else the default', () => {
+test("parseConfig() takes each OTLP option from the signal's variable, else the general one, else the default", () => {
   const { config, warnings } = parse({
     OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf',
@@ -403,9 +572,27 @@ test('parseConfig() takes each OTLP option from the signal\'s variable, else the
     OTEL_EXPORTER_OTLP_METRICS_HEADERS: 'b=2',
   });
   assert.deepEqual(warnings, []);
-  assert.deepEqual(config.traces.otlp, { url: 'http://localhost:4318/v1/traces', protocol: 'http/protobuf', headers: { a: '1' }, timeoutMillis: 2500, compression: 'none' });
-  assert.deepEqual(config.metrics.otlp, { url: 'http://localhost:4318/v1/metrics', protocol: 'http/json', headers: { b: '2' }, timeoutMillis: 700, compression: 'none' });
-  assert.deepEqual(config.logs.otlp, { url: 'http://localhost:4318/v1/logs', protocol: 'http/json', headers: { a: '1' }, timeoutMillis: 2500, compression: 'gzip' });
+  assert.deepEqual(config.traces.otlp, {
+    url: 'http://localhost:4318/v1/traces',
+    protocol: 'http/protobuf',
+    headers: { a: '1' },
+    timeoutMillis: 2500,
+    compression: 'none',
+  });
+  assert.deepEqual(config.metrics.otlp, {
+    url: 'http://localhost:4318/v1/metrics',
+    protocol: 'http/json',
+    headers: { b: '2' },
+    timeoutMillis: 700,
+    compression: 'none',
+  });
+  assert.deepEqual(config.logs.otlp, {
+    url: 'http://localhost:4318/v1/logs',
+    protocol: 'http/json',
+    headers: { a: '1' },
+    timeoutMillis: 2500,
+    compression: 'gzip',
+  });
 });
 
 test('parseConfig() warns once about a bad general OTLP variable, and a bad signal one gives way to it', () => {
@@ -425,8 +612,18 @@ test('parseConfig() warns once about a bad general OTLP variable, and a bad sign
   ]);
   assert.deepEqual(general.config, DEFAULTS);
 
-  const env = { OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_EXPORTER_OTLP_TIMEOUT: '1234', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip' };
-  const cases: [name: string, value: string, using: string, read: (config: ResolvedConfig) => unknown, expected: unknown][] = [
+  const env = {
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_EXPORTER_OTLP_TIMEOUT: '1234',
+    OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
+  };
+  const cases: [
+    name: string,
+    value: string,
+    using: string,
+    read: (config: ResolvedConfig) => unknown,
+    expected: unknown,
+  ][] = [
     ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'grpc', 'http/json', (c) => c.traces.otlp.protocol, 'http/json'],
     ['OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', '-5', '1234', (c) => c.metrics.otlp.timeoutMillis, 1234],
     ['OTEL_EXPORTER_OTLP_LOGS_COMPRESSION', 'deflate', 'gzip', (c) => c.logs.otlp.compression, 'gzip'],
@@ -449,11 +646,13 @@ test('parseConfig() percent-decodes OTLP headers and lower-cases their names', (
   for (const [value, headers] of cases) {
     const { config, warnings } = parse({ OTEL_EXPORTER_OTLP_HEADERS: value });
     assert.deepEqual(warnings, [], value);
-    for (const signal of ['traces', 'metrics', 'logs'] as const) assert.deepEqual(config[signal].otlp.headers, headers, value);
+    for (const signal of ['traces', 'metrics', 'logs'] as const) {
+      assert.deepEqual(config[signal].otlp.headers, headers, value);
+    }
   }
 });
 
-test('parseConfig() lets a signal\'s own OTLP headers replace the general ones', () => {
+test("parseConfig() lets a signal's own OTLP headers replace the general ones", () => {
   const { config, warnings } = parse({
     OTEL_EXPORTER_OTLP_HEADERS: 'authorization=general,x-tenant=t1',
     OTEL_EXPORTER_OTLP_LOGS_HEADERS: 'authorization=logs',
@@ -477,14 +676,22 @@ test('parseConfig() discards bad OTLP headers whole, without showing them in the
     'a%3Ab=secret',
   ];
   for (const value of bad) {
-    const config = parseWithOneWarning({ OTEL_EXPORTER_OTLP_HEADERS: value }, 'OTEL_EXPORTER_OTLP_HEADERS', 'no headers');
+    const config = parseWithOneWarning(
+      { OTEL_EXPORTER_OTLP_HEADERS: value },
+      'OTEL_EXPORTER_OTLP_HEADERS',
+      'no headers',
+    );
     assert.deepEqual(config.traces.otlp.headers, {}, value);
     const { warnings } = parse({ OTEL_EXPORTER_OTLP_HEADERS: value });
     assert.doesNotMatch(warnings[0]!, /secret|break|caf/, value);
   }
   // A bad signal list gives way to the general list.
   const general = { OTEL_EXPORTER_OTLP_HEADERS: 'a=1' };
-  const config = parseWithOneWarning({ ...general, OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'oops' }, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS');
+  const config = parseWithOneWarning(
+    { ...general, OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'oops' },
+    'OTEL_EXPORTER_OTLP_TRACES_HEADERS',
+    'OTEL_EXPORTER_OTLP_HEADERS',
+  );
   assert.deepEqual(config.traces.otlp.headers, { a: '1' });
   parseWithOneWarning({ OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'oops' }, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', 'no headers');
 });
@@ -492,7 +699,10 @@ test('parseConfig() discards bad OTLP headers whole, without showing them in the
 test('parseConfig() percent-decodes OTEL_RESOURCE_ATTRIBUTES keys and values', () => {
   const cases: [string, Record<string, string>][] = [
     ['service.version=0.1.0', { 'service.version': '0.1.0' }],
-    [' service.namespace = dice , deployment.environment.name=a%2Cb ', { 'service.namespace': 'dice', 'deployment.environment.name': 'a,b' }],
+    [' service.namespace = dice , deployment.environment.name=a%2Cb ', {
+      'service.namespace': 'dice',
+      'deployment.environment.name': 'a,b',
+    }],
     ['note=caf%C3%A9%20%E2%82%AC', { note: 'café €' }],
     ['k%3Dx=v', { 'k=x': 'v' }],
     ['a=1+2', { a: '1+2' }],
@@ -506,12 +716,19 @@ test('parseConfig() percent-decodes OTEL_RESOURCE_ATTRIBUTES keys and values', (
     const { config, warnings } = parse({ OTEL_RESOURCE_ATTRIBUTES: value });
     assert.deepEqual([config.resourceAttributes, warnings], [attributes, []], value);
   }
-  assert.equal(Object.getPrototypeOf(parse({ OTEL_RESOURCE_ATTRIBUTES: '__proto__=x' }).config.resourceAttributes), Object.prototype);
+  assert.equal(
+    Object.getPrototypeOf(parse({ OTEL_RESOURCE_ATTRIBUTES: '__proto__=x' }).config.resourceAttributes),
+    Object.prototype,
+  );
 });
 
 test('parseConfig() discards all of OTEL_RESOURCE_ATTRIBUTES on any error, with one warning', () => {
   for (const value of ['a=%E0%A4%A', 'good=1,bad=%', 'good=1,bad=%ZZ', 'good=1,novalue', '=1', ' =1', 'a=%C3', '%=1']) {
-    const config = parseWithOneWarning({ OTEL_RESOURCE_ATTRIBUTES: value }, 'OTEL_RESOURCE_ATTRIBUTES', 'no attributes');
+    const config = parseWithOneWarning(
+      { OTEL_RESOURCE_ATTRIBUTES: value },
+      'OTEL_RESOURCE_ATTRIBUTES',
+      'no attributes',
+    );
     assert.deepEqual(config.resourceAttributes, {}, value);
   }
 });
@@ -541,7 +758,10 @@ test('parseConfig() answers each of many bad values with exactly one warning and
   const { config, warnings } = parse(env);
   const named = warnings.map((warning) => WARNING.exec(warning)?.[1]);
   assert.deepEqual(named.sort(), Object.keys(env).filter((name) => name !== 'OTEL_TRACES_SAMPLER').sort());
-  assert.deepEqual(config, { ...DEFAULTS, traces: { ...DEFAULTS.traces, sampler: { name: 'traceidratio', ratio: 1 } } });
+  assert.deepEqual(config, {
+    ...DEFAULTS,
+    traces: { ...DEFAULTS.traces, sampler: { name: 'traceidratio', ratio: 1 } },
+  });
 });
 
 test('parseKeyValueList() decodes a key=value list, or warns once and gives {}', () => {
@@ -554,6 +774,13 @@ test('parseKeyValueList() decodes a key=value list, or warns once and gives {}',
     warnings.length = 0;
     assert.deepEqual(parseKeyValueList(text, 'X_LIST', warn), {}, text);
     assert.equal(warnings.length, 1, text);
-    assert.match(warnings[0]!, new RegExp(`^Cannot parse X_LIST: current value is ${JSON.stringify(JSON.stringify(text)).slice(1, -1)}, using \\{\\} \\(.+\\)$`));
+    assert.match(
+      warnings[0]!,
+      new RegExp(
+        `^Cannot parse X_LIST: current value is ${
+          JSON.stringify(JSON.stringify(text)).slice(1, -1)
+        }, using \\{\\} \\(.+\\)$`,
+      ),
+    );
   }
 });

@@ -30,7 +30,10 @@ test('createConsoleSpanExporter() prints each batch as indented OTLP/JSON', asyn
 
 test('createResource() lets OTEL_SERVICE_NAME win over OTEL_RESOURCE_ATTRIBUTES and names the runtime', () => {
   const runtime = { name: 'deno', version: '2.9.6' } as const;
-  const fromAttributes = createResource({ resourceAttributes: { 'service.name': 'dice', 'service.version': '0.1.0' } }, runtime);
+  const fromAttributes = createResource(
+    { resourceAttributes: { 'service.name': 'dice', 'service.version': '0.1.0' } },
+    runtime,
+  );
   assert.equal(fromAttributes.attributes['service.name'], 'dice');
   assert.equal(fromAttributes.attributes['service.version'], '0.1.0');
   assert.equal(fromAttributes.attributes['process.runtime.name'], 'deno');

@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { diag, DiagLogLevel, SeverityNumber, TraceFlags } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
-import { AlwaysOffSampler, InMemorySpanExporter, SimpleSpanProcessor, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import {
+  AlwaysOffSampler,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type SpanProcessor,
+  TracerProvider,
+} from '@opentelemetry/sdk-trace';
 import type { BatchConfig, OtlpExporterConfig } from '../../src/config.ts';
 import {
   createOtlpProtobufLogRecordProcessor,
@@ -15,18 +21,33 @@ const resource = resourceFromAttributes({ 'service.name': 'rolldice-test' });
 const FAST = { initialBackoffMillis: 20, maxBackoffMillis: 50, jitter: 0 };
 
 function otlp(receiver: OtlpReceiver, signal: 'traces' | 'logs', timeoutMillis = 2000): OtlpExporterConfig {
-  return { url: `${receiver.url}/v1/${signal}`, protocol: 'http/protobuf', headers: {}, timeoutMillis, compression: 'none' };
+  return {
+    url: `${receiver.url}/v1/${signal}`,
+    protocol: 'http/protobuf',
+    headers: {},
+    timeoutMillis,
+    compression: 'none',
+  };
 }
 
 function batch(overrides: Partial<BatchConfig> = {}): BatchConfig {
-  return { scheduledDelayMillis: 60_000, exportTimeoutMillis: 30_000, maxQueueSize: 2048, maxExportBatchSize: 512, ...overrides };
+  return {
+    scheduledDelayMillis: 60_000,
+    exportTimeoutMillis: 30_000,
+    maxQueueSize: 2048,
+    maxExportBatchSize: 512,
+    ...overrides,
+  };
 }
 
 async function withReceiver(fn: (receiver: OtlpReceiver, warnings: string[]) => Promise<void>): Promise<void> {
   const receiver = await startOtlpReceiver();
   const warnings: string[] = [];
   const log = (message: string, ...args: unknown[]) => warnings.push([message, ...args].join(' '));
-  diag.setLogger({ error: log, warn: log, info: () => {}, debug: () => {}, verbose: () => {} }, { logLevel: DiagLogLevel.WARN, suppressOverrideMessage: true });
+  diag.setLogger({ error: log, warn: log, info: () => {}, debug: () => {}, verbose: () => {} }, {
+    logLevel: DiagLogLevel.WARN,
+    suppressOverrideMessage: true,
+  });
   try {
     await fn(receiver, warnings);
   } finally {
@@ -36,144 +57,183 @@ async function withReceiver(fn: (receiver: OtlpReceiver, warnings: string[]) => 
 }
 
 function tracerWith(processor: SpanProcessor, sampler?: AlwaysOffSampler) {
-  return new TracerProvider({ resource, spanProcessors: [processor], ...(sampler ? { sampler } : {}) }).getTracer('rolldice', '0.1.0');
+  return new TracerProvider({ resource, spanProcessors: [processor], ...(sampler ? { sampler } : {}) }).getTracer(
+    'rolldice',
+    '0.1.0',
+  );
 }
 
 const spansPerRequest = (receiver: OtlpReceiver) =>
-  receiver.requests.filter((r) => r.signal === 'traces').map((r) => r.document.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((s: any) => s.spans)).length);
-
-test('createOtlpProtobufSpanProcessor() exports a batch as soon as it is full, and the rest on forceFlush', () => withReceiver(async (receiver) => {
-  const processor = createOtlpProtobufSpanProcessor(otlp(receiver, 'traces'), batch({ maxExportBatchSize: 3 }), FAST);
-  const tracer = tracerWith(processor);
-  for (let i = 0; i < 7; i++) tracer.startSpan(`span ${i}`).end();
-  await receiver.waitFor((r) => r.spans().length >= 6);
-  assert.deepEqual(spansPerRequest(receiver), [3, 3]);
-  await processor.forceFlush();
-  assert.deepEqual(spansPerRequest(receiver), [3, 3, 1]);
-  assert.deepEqual(receiver.spans().map((s) => s.name), [0, 1, 2, 3, 4, 5, 6].map((i) => `span ${i}`));
-  await processor.shutdown();
-}));
-
-test('createOtlpProtobufSpanProcessor() exports a partial batch after the schedule delay', () => withReceiver(async (receiver) => {
-  const processor = createOtlpProtobufSpanProcessor(otlp(receiver, 'traces'), batch({ scheduledDelayMillis: 50 }), FAST);
-  tracerWith(processor).startSpan('alone').end();
-  assert.equal(receiver.requests.length, 0);
-  await receiver.waitFor((r) => r.spans().length === 1, 2000);
-  await processor.shutdown();
-}));
-
-test('createOtlpProtobufSpanProcessor() skips spans that are not sampled', () => withReceiver(async (receiver) => {
-  const processor = createOtlpProtobufSpanProcessor(otlp(receiver, 'traces'), batch(), FAST);
-  tracerWith(processor, new AlwaysOffSampler()).startSpan('not recorded').end();
-  // Recorded but not sampled (a RECORD_ONLY sampler): onEnd sees it, the processor must not export it.
-  const exporter = new InMemorySpanExporter();
-  const recorded = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t');
-  recorded.startSpan('record only').end();
-  const [span] = exporter.getFinishedSpans();
-  const context = span!.spanContext();
-  processor.onEnd(Object.create(span!, { spanContext: { value: () => ({ ...context, traceFlags: TraceFlags.NONE }) } }));
-  tracerWith(processor).startSpan('sampled').end();
-  await processor.forceFlush();
-  assert.deepEqual(receiver.spans().map((s) => s.name), ['sampled']);
-  await processor.shutdown();
-}));
-
-test('createOtlpProtobufSpanProcessor() drops what exceeds the queue while an export hangs, and says why', () => withReceiver(async (receiver, warnings) => {
-  receiver.respond(() => 'hang');
-  const processor = createOtlpProtobufSpanProcessor(
-    otlp(receiver, 'traces', 300),
-    batch({ maxQueueSize: 4, maxExportBatchSize: 2 }),
-    { ...FAST, lossReportIntervalMillis: 60_000 },
+  receiver.requests.filter((r) => r.signal === 'traces').map((r) =>
+    r.document.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((s: any) => s.spans)).length
   );
-  const tracer = tracerWith(processor);
-  // 2 go out (and hang), 4 fill the queue, 3 are dropped.
-  for (let i = 0; i < 9; i++) tracer.startSpan(`span ${i}`).end();
-  await receiver.waitFor((r) => r.requests.length >= 1);
-  receiver.respond(undefined);
-  await processor.shutdown();
-  const received = receiver.spans().map((s) => s.name);
-  assert.deepEqual(received, ['span 2', 'span 3', 'span 4', 'span 5']);
-  // The first loss is reported at once, the rest together at shutdown.
-  assert.deepEqual(warnings.filter((w) => w.startsWith('Dropped')), [
-    'Dropped 1 span: the queue of 4 spans waiting for export was full',
-    `Dropped 4 spans: 2 as the queue of 4 spans waiting for export was full; 2 as the collector at ${receiver.url}/v1/traces did not answer within 300 ms`,
-  ]);
-}));
 
-test('createOtlpProtobufSpanProcessor() sends one batch at a time', () => withReceiver(async (receiver) => {
-  // The first request is answered 503: its retry waits 400 ms, and the export with it.
-  receiver.respond((_req, attempt) => (attempt === 1 ? { status: 503 } : undefined));
-  const processor = createOtlpProtobufSpanProcessor(
-    otlp(receiver, 'traces'),
-    batch({ maxExportBatchSize: 1 }),
-    { ...FAST, initialBackoffMillis: 400, maxBackoffMillis: 400 },
-  );
-  const tracer = tracerWith(processor);
-  tracer.startSpan('first').end();
-  tracer.startSpan('second').end();
-  await receiver.waitFor((r) => r.requests.length >= 1);
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  assert.equal(receiver.requests.length, 1, 'a second export started while the first was in flight');
-  await processor.forceFlush();
-  assert.deepEqual(receiver.spans().map((s) => s.name), ['first', 'second']);
-  await processor.shutdown();
-}));
-
-test('createOtlpProtobufSpanProcessor() moves on past its export timeout', () => withReceiver(async (receiver) => {
-  receiver.respond((_req, attempt) => (attempt === 1 ? 'hang' : undefined));
-  const processor = createOtlpProtobufSpanProcessor(
-    otlp(receiver, 'traces', 5000),
-    batch({ maxExportBatchSize: 1, exportTimeoutMillis: 100 }),
-    FAST,
-  );
-  const tracer = tracerWith(processor);
-  tracer.startSpan('first').end();
-  tracer.startSpan('second').end();
-  // The second batch goes after 100 ms, while the first one still hangs.
-  await receiver.waitFor((r) => r.spans().some((s) => s.name === 'second'), 2000);
-  await processor.shutdown();
-}));
-
-test('createOtlpProtobufSpanProcessor() shutdown() flushes, then ignores spans that end later', () => withReceiver(async (receiver) => {
-  const processor = createOtlpProtobufSpanProcessor(otlp(receiver, 'traces'), batch(), FAST);
-  const tracer = tracerWith(processor);
-  tracer.startSpan('before').end();
-  const late = tracer.startSpan('late');
-  await processor.shutdown();
-  late.end();
-  await processor.shutdown();
-  assert.deepEqual(receiver.spans().map((s) => s.name), ['before']);
-  assert.equal(receiver.requests.length, 1);
-}));
-
-test('createOtlpProtobufLogRecordProcessor() exports log records as the official exporter would', () => withReceiver(async (receiver) => {
-  const processor = createOtlpProtobufLogRecordProcessor(otlp(receiver, 'logs'), batch({ maxExportBatchSize: 2 }), FAST);
-  const logger = new LoggerProvider({ resource, processors: [processor] }).getLogger('rolldice', '0.1.0');
-  logger.emit({ body: 'Alice is rolling the dice', severityNumber: SeverityNumber.INFO, attributes: { result: 4 } });
-  logger.emit({ body: 'Anonymous player is rolling the dice', severityNumber: SeverityNumber.INFO, attributes: { result: 2 } });
-  logger.emit({ body: { structured: true }, eventName: 'dice.rolled' });
-  await processor.forceFlush();
-  const records = receiver.logRecords();
-  assert.deepEqual(records.map((r) => r.bodyValue), ['Alice is rolling the dice', 'Anonymous player is rolling the dice', { structured: true }]);
-  assert.deepEqual(records.map((r) => r.attributesObject.result), [4, 2, undefined]);
-  assert.equal(records[0].scope.name, 'rolldice');
-  assert.equal(receiver.requests.length, 2);
-  await processor.shutdown();
-}));
-
-test('createOtlpProtobufSpanProcessor() reports a span it cannot encode and sends the others', () => withReceiver(async (receiver, warnings) => {
-  const processor = createOtlpProtobufSpanProcessor(otlp(receiver, 'traces'), batch(), FAST);
-  const exporter = new InMemorySpanExporter();
-  new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t').startSpan('broken').end();
-  const [span] = exporter.getFinishedSpans();
-  const sampled = span!.spanContext();
-  // Sampled when the processor looks, unreadable when it encodes.
-  let reads = 0;
-  processor.onEnd(Object.create(span!, {
-    spanContext: { value: () => (reads++ === 0 ? sampled : (() => { throw new Error('no context'); })()) },
+test('createOtlpProtobufSpanProcessor() exports a batch as soon as it is full, and the rest on forceFlush', () =>
+  withReceiver(async (receiver) => {
+    const processor = createOtlpProtobufSpanProcessor(otlp(receiver, 'traces'), batch({ maxExportBatchSize: 3 }), FAST);
+    const tracer = tracerWith(processor);
+    for (let i = 0; i < 7; i++) tracer.startSpan(`span ${i}`).end();
+    await receiver.waitFor((r) => r.spans().length >= 6);
+    assert.deepEqual(spansPerRequest(receiver), [3, 3]);
+    await processor.forceFlush();
+    assert.deepEqual(spansPerRequest(receiver), [3, 3, 1]);
+    assert.deepEqual(receiver.spans().map((s) => s.name), [0, 1, 2, 3, 4, 5, 6].map((i) => `span ${i}`));
+    await processor.shutdown();
   }));
-  tracerWith(processor).startSpan('fine').end();
-  await processor.shutdown();
-  assert.deepEqual(receiver.spans().map((s) => s.name), ['fine']);
-  assert.deepEqual(warnings.filter((w) => w.startsWith('Dropped')), ['Dropped 1 span: it could not be encoded: no context']);
-}));
+
+test('createOtlpProtobufSpanProcessor() exports a partial batch after the schedule delay', () =>
+  withReceiver(async (receiver) => {
+    const processor = createOtlpProtobufSpanProcessor(
+      otlp(receiver, 'traces'),
+      batch({ scheduledDelayMillis: 50 }),
+      FAST,
+    );
+    tracerWith(processor).startSpan('alone').end();
+    assert.equal(receiver.requests.length, 0);
+    await receiver.waitFor((r) => r.spans().length === 1, 2000);
+    await processor.shutdown();
+  }));
+
+test('createOtlpProtobufSpanProcessor() skips spans that are not sampled', () =>
+  withReceiver(async (receiver) => {
+    const processor = createOtlpProtobufSpanProcessor(otlp(receiver, 'traces'), batch(), FAST);
+    tracerWith(processor, new AlwaysOffSampler()).startSpan('not recorded').end();
+    // Recorded but not sampled (a RECORD_ONLY sampler): onEnd sees it, the processor must not export it.
+    const exporter = new InMemorySpanExporter();
+    const recorded = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t');
+    recorded.startSpan('record only').end();
+    const [span] = exporter.getFinishedSpans();
+    const context = span!.spanContext();
+    processor.onEnd(
+      Object.create(span!, { spanContext: { value: () => ({ ...context, traceFlags: TraceFlags.NONE }) } }),
+    );
+    tracerWith(processor).startSpan('sampled').end();
+    await processor.forceFlush();
+    assert.deepEqual(receiver.spans().map((s) => s.name), ['sampled']);
+    await processor.shutdown();
+  }));
+
+test('createOtlpProtobufSpanProcessor() drops what exceeds the queue while an export hangs, and says why', () =>
+  withReceiver(async (receiver, warnings) => {
+    receiver.respond(() => 'hang');
+    const processor = createOtlpProtobufSpanProcessor(
+      otlp(receiver, 'traces', 300),
+      batch({ maxQueueSize: 4, maxExportBatchSize: 2 }),
+      { ...FAST, lossReportIntervalMillis: 60_000 },
+    );
+    const tracer = tracerWith(processor);
+    // 2 go out (and hang), 4 fill the queue, 3 are dropped.
+    for (let i = 0; i < 9; i++) tracer.startSpan(`span ${i}`).end();
+    await receiver.waitFor((r) => r.requests.length >= 1);
+    receiver.respond(undefined);
+    await processor.shutdown();
+    const received = receiver.spans().map((s) => s.name);
+    assert.deepEqual(received, ['span 2', 'span 3', 'span 4', 'span 5']);
+    // The first loss is reported at once, the rest together at shutdown.
+    assert.deepEqual(warnings.filter((w) => w.startsWith('Dropped')), [
+      'Dropped 1 span: the queue of 4 spans waiting for export was full',
+      `Dropped 4 spans: 2 as the queue of 4 spans waiting for export was full; 2 as the collector at ${receiver.url}/v1/traces did not answer within 300 ms`,
+    ]);
+  }));
+
+test('createOtlpProtobufSpanProcessor() sends one batch at a time', () =>
+  withReceiver(async (receiver) => {
+    // The first request is answered 503: its retry waits 400 ms, and the export with it.
+    receiver.respond((_req, attempt) => (attempt === 1 ? { status: 503 } : undefined));
+    const processor = createOtlpProtobufSpanProcessor(
+      otlp(receiver, 'traces'),
+      batch({ maxExportBatchSize: 1 }),
+      { ...FAST, initialBackoffMillis: 400, maxBackoffMillis: 400 },
+    );
+    const tracer = tracerWith(processor);
+    tracer.startSpan('first').end();
+    tracer.startSpan('second').end();
+    await receiver.waitFor((r) => r.requests.length >= 1);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(receiver.requests.length, 1, 'a second export started while the first was in flight');
+    await processor.forceFlush();
+    assert.deepEqual(receiver.spans().map((s) => s.name), ['first', 'second']);
+    await processor.shutdown();
+  }));
+
+test('createOtlpProtobufSpanProcessor() moves on past its export timeout', () =>
+  withReceiver(async (receiver) => {
+    receiver.respond((_req, attempt) => (attempt === 1 ? 'hang' : undefined));
+    const processor = createOtlpProtobufSpanProcessor(
+      otlp(receiver, 'traces', 5000),
+      batch({ maxExportBatchSize: 1, exportTimeoutMillis: 100 }),
+      FAST,
+    );
+    const tracer = tracerWith(processor);
+    tracer.startSpan('first').end();
+    tracer.startSpan('second').end();
+    // The second batch goes after 100 ms, while the first one still hangs.
+    await receiver.waitFor((r) => r.spans().some((s) => s.name === 'second'), 2000);
+    await processor.shutdown();
+  }));
+
+test('createOtlpProtobufSpanProcessor() shutdown() flushes, then ignores spans that end later', () =>
+  withReceiver(async (receiver) => {
+    const processor = createOtlpProtobufSpanProcessor(otlp(receiver, 'traces'), batch(), FAST);
+    const tracer = tracerWith(processor);
+    tracer.startSpan('before').end();
+    const late = tracer.startSpan('late');
+    await processor.shutdown();
+    late.end();
+    await processor.shutdown();
+    assert.deepEqual(receiver.spans().map((s) => s.name), ['before']);
+    assert.equal(receiver.requests.length, 1);
+  }));
+
+test('createOtlpProtobufLogRecordProcessor() exports log records as the official exporter would', () =>
+  withReceiver(async (receiver) => {
+    const processor = createOtlpProtobufLogRecordProcessor(
+      otlp(receiver, 'logs'),
+      batch({ maxExportBatchSize: 2 }),
+      FAST,
+    );
+    const logger = new LoggerProvider({ resource, processors: [processor] }).getLogger('rolldice', '0.1.0');
+    logger.emit({ body: 'Alice is rolling the dice', severityNumber: SeverityNumber.INFO, attributes: { result: 4 } });
+    logger.emit({
+      body: 'Anonymous player is rolling the dice',
+      severityNumber: SeverityNumber.INFO,
+      attributes: { result: 2 },
+    });
+    logger.emit({ body: { structured: true }, eventName: 'dice.rolled' });
+    await processor.forceFlush();
+    const records = receiver.logRecords();
+    assert.deepEqual(records.map((r) => r.bodyValue), [
+      'Alice is rolling the dice',
+      'Anonymous player is rolling the dice',
+      { structured: true },
+    ]);
+    assert.deepEqual(records.map((r) => r.attributesObject.result), [4, 2, undefined]);
+    assert.equal(records[0].scope.name, 'rolldice');
+    assert.equal(receiver.requests.length, 2);
+    await processor.shutdown();
+  }));
+
+test('createOtlpProtobufSpanProcessor() reports a span it cannot encode and sends the others', () =>
+  withReceiver(async (receiver, warnings) => {
+    const processor = createOtlpProtobufSpanProcessor(otlp(receiver, 'traces'), batch(), FAST);
+    const exporter = new InMemorySpanExporter();
+    new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t').startSpan('broken')
+      .end();
+    const [span] = exporter.getFinishedSpans();
+    const sampled = span!.spanContext();
+    // Sampled when the processor looks, unreadable when it encodes.
+    let reads = 0;
+    processor.onEnd(Object.create(span!, {
+      spanContext: {
+        value: () => (reads++ === 0 ? sampled : (() => {
+          throw new Error('no context');
+        })()),
+      },
+    }));
+    tracerWith(processor).startSpan('fine').end();
+    await processor.shutdown();
+    assert.deepEqual(receiver.spans().map((s) => s.name), ['fine']);
+    assert.deepEqual(warnings.filter((w) => w.startsWith('Dropped')), [
+      'Dropped 1 span: it could not be encoded: no context',
+    ]);
+  }));

@@ -83,7 +83,7 @@ test('createInstrumentedFetch() emits a CLIENT span with the stable HTTP client 
   }
 });
 
-test('createInstrumentedFetch() injects the context into a copy of the headers, the caller\'s stay untouched', async () => {
+test("createInstrumentedFetch() injects the context into a copy of the headers, the caller's stay untouched", async () => {
   const stub = await startStub();
   try {
     const { telemetry, tracedFetch } = setup();
@@ -108,7 +108,11 @@ test('createInstrumentedFetch() injects the context into a copy of the headers, 
     for (const [i, received] of stub.received.entries()) {
       const client = clients[i]!;
       assert.equal(client.parentSpanContext?.spanId, parent.spanContext().spanId, 'the active span is the parent');
-      assert.equal(received.headers.traceparent, `00-${client.spanContext().traceId}-${client.spanContext().spanId}-03`, 'sampled, and random: a new trace');
+      assert.equal(
+        received.headers.traceparent,
+        `00-${client.spanContext().traceId}-${client.spanContext().spanId}-03`,
+        'sampled, and random: a new trace',
+      );
       assert.equal(received.headers.baggage, 'player.tier=gold');
     }
     assert.equal(stub.received[0]!.headers['x-mine'], '1');
@@ -130,7 +134,9 @@ test('createInstrumentedFetch() redacts credentials and signatures in url.full',
     const span = telemetry.spans()[0]!;
     assert.equal(
       span.attributes['url.full'],
-      `${stub.url.replace('http://', 'http://REDACTED:REDACTED@')}/s?a=1&sig=REDACTED&X-Amz-Signature=REDACTED&Signature=REDACTED`,
+      `${
+        stub.url.replace('http://', 'http://REDACTED:REDACTED@')
+      }/s?a=1&sig=REDACTED&X-Amz-Signature=REDACTED&Signature=REDACTED`,
     );
     assert.doesNotMatch(JSON.stringify(span.attributes), /secret|alice|abc|def/);
   } finally {
@@ -184,7 +190,10 @@ test('createInstrumentedFetch() ends the span when a request is aborted or times
     const aborted = tracedFetch(`${stub.url}/hang`, { signal: controller.signal });
     setTimeout(() => controller.abort(), 50);
     await assert.rejects(aborted, (error: Error) => error.name === 'AbortError');
-    await assert.rejects(tracedFetch(`${stub.url}/hang`, { signal: AbortSignal.timeout(50) }), (error: Error) => error.name === 'TimeoutError');
+    await assert.rejects(
+      tracedFetch(`${stub.url}/hang`, { signal: AbortSignal.timeout(50) }),
+      (error: Error) => error.name === 'TimeoutError',
+    );
     const types = telemetry.spans().map((s) => [s.attributes['error.type'], s.status.code]);
     assert.deepEqual(types, [['AbortError', SpanStatusCode.ERROR], ['TimeoutError', SpanStatusCode.ERROR]]);
   } finally {
@@ -206,12 +215,17 @@ test('createInstrumentedFetch() records http.client.request.duration in seconds 
     assert.equal(metric?.descriptor.unit, 's');
     const port = Number(new URL(stub.url).port);
     const base = { 'server.address': '127.0.0.1', 'server.port': port, 'url.scheme': 'http' };
-    const attributes = points(metric).map((p) => p.attributes).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-    assert.deepEqual(attributes, [
-      { 'http.request.method': 'GET', ...base, 'http.response.status_code': 200 },
-      { 'http.request.method': 'GET', ...base, 'http.response.status_code': 404, 'error.type': '404' },
-      { 'http.request.method': 'POST', ...base, 'http.response.status_code': 200 },
-    ].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))));
+    const attributes = points(metric).map((p) => p.attributes).sort((a, b) =>
+      JSON.stringify(a).localeCompare(JSON.stringify(b))
+    );
+    assert.deepEqual(
+      attributes,
+      [
+        { 'http.request.method': 'GET', ...base, 'http.response.status_code': 200 },
+        { 'http.request.method': 'GET', ...base, 'http.response.status_code': 404, 'error.type': '404' },
+        { 'http.request.method': 'POST', ...base, 'http.response.status_code': 200 },
+      ].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+    );
     const point = points(metric)[0]!.value as { count: number; sum: number; buckets: { boundaries: number[] } };
     assert.ok(point.sum > 0 && point.sum < 5, `duration ${point.sum} s`);
     assert.deepEqual(point.buckets.boundaries, BUCKETS);
@@ -275,11 +289,13 @@ function upstreamApp(upstream: string, upstreamTimeoutMillis = 2_000) {
   return { telemetry, app: createApp(telemetry, { upstream, upstreamTimeoutMillis }) };
 }
 
-test('createApp() with an upstream answers with the upstream\'s roll, traced as a child of roll', async () => {
+test("createApp() with an upstream answers with the upstream's roll, traced as a child of roll", async () => {
   const stub = await startStub((_, res) => res.end('5\n'));
   try {
     const { telemetry, app } = upstreamApp(stub.url);
-    const response = await app(new Request('http://localhost:8080/rolldice/Ren%C3%A9%20M', { headers: { baggage: 'player.tier=gold' } }));
+    const response = await app(
+      new Request('http://localhost:8080/rolldice/Ren%C3%A9%20M', { headers: { baggage: 'player.tier=gold' } }),
+    );
     assert.equal(response.status, 200);
     assert.equal(await response.text(), '5\n');
     const anonymous = await app(new Request('http://localhost:8080/rolldice'));
@@ -287,13 +303,20 @@ test('createApp() with an upstream answers with the upstream\'s roll, traced as 
     assert.deepEqual(stub.received.map((r) => r.url), ['/rolldice/Ren%C3%A9%20M', '/rolldice']);
 
     const server = telemetry.span('GET /rolldice/{player}');
-    const roll = telemetry.spans().find((s) => s.name === 'roll' && s.spanContext().traceId === server.spanContext().traceId)!;
-    const client = telemetry.spans().find((s) => s.kind === SpanKind.CLIENT && s.spanContext().traceId === server.spanContext().traceId)!;
+    const roll = telemetry.spans().find((s) =>
+      s.name === 'roll' && s.spanContext().traceId === server.spanContext().traceId
+    )!;
+    const client = telemetry.spans().find((s) =>
+      s.kind === SpanKind.CLIENT && s.spanContext().traceId === server.spanContext().traceId
+    )!;
     assert.equal(roll.parentSpanContext?.spanId, server.spanContext().spanId);
     assert.equal(client.parentSpanContext?.spanId, roll.spanContext().spanId);
     assert.equal(client.attributes['url.full'], `${stub.url}/rolldice/Ren%C3%A9%20M`);
     assert.deepEqual(roll.attributes, { 'roll.value': 5 });
-    assert.equal(stub.received[0]!.headers.traceparent, `00-${client.spanContext().traceId}-${client.spanContext().spanId}-03`);
+    assert.equal(
+      stub.received[0]!.headers.traceparent,
+      `00-${client.spanContext().traceId}-${client.spanContext().spanId}-03`,
+    );
     assert.equal(stub.received[0]!.headers.baggage, 'player.tier=gold');
 
     const [record] = telemetry.logs.getFinishedLogRecords();
@@ -308,11 +331,29 @@ test('createApp() with an upstream answers with the upstream\'s roll, traced as 
 });
 
 const UPSTREAM_FAILURES: { name: string; answer: Answer; reason: RegExp; errorType?: string }[] = [
-  { name: 'answers 500', answer: (_, res) => ((res.statusCode = 500), res.end('boom')), reason: /answered 500 rather than 200$/, errorType: '500' },
-  { name: 'answers 404', answer: (_, res) => ((res.statusCode = 404), res.end()), reason: /answered 404 rather than 200$/, errorType: '404' },
-  { name: 'answers garbage', answer: (_, res) => res.end('<html>'), reason: /answered "<html>" rather than a roll from 1 to 6$/ },
+  {
+    name: 'answers 500',
+    answer: (_, res) => ((res.statusCode = 500), res.end('boom')),
+    reason: /answered 500 rather than 200$/,
+    errorType: '500',
+  },
+  {
+    name: 'answers 404',
+    answer: (_, res) => ((res.statusCode = 404), res.end()),
+    reason: /answered 404 rather than 200$/,
+    errorType: '404',
+  },
+  {
+    name: 'answers garbage',
+    answer: (_, res) => res.end('<html>'),
+    reason: /answered "<html>" rather than a roll from 1 to 6$/,
+  },
   { name: 'answers 7', answer: (_, res) => res.end('7\n'), reason: /answered "7" rather than a roll from 1 to 6$/ },
-  { name: 'answers a huge body', answer: (_, res) => res.end('6'.repeat(100_000)), reason: /rather than a roll from 1 to 6$/ },
+  {
+    name: 'answers a huge body',
+    answer: (_, res) => res.end('6'.repeat(100_000)),
+    reason: /rather than a roll from 1 to 6$/,
+  },
   { name: 'is slow', answer: () => {}, reason: /did not answer within 300 ms$/, errorType: 'TimeoutError' },
   {
     name: 'stalls in the body',

@@ -34,7 +34,9 @@ test('instrumentHandler() turns a throwing handler into a 500 and an ERROR span'
 });
 
 test('instrumentHandler() marks 5xx answers as errors and leaves 4xx unset', async () => {
-  const { telemetry, handler } = instrument((request) => new Response(null, { status: request.url.endsWith('/1') ? 503 : 404 }));
+  const { telemetry, handler } = instrument((request) =>
+    new Response(null, { status: request.url.endsWith('/1') ? 503 : 404 })
+  );
   await handler(new Request('http://localhost/things/1'));
   await handler(new Request('http://localhost/things/2'));
   const [unavailable, notFound] = telemetry.spans();
@@ -55,7 +57,7 @@ test('instrumentHandler() keeps the server span active across awaits in the hand
   // A tracer from the test provider, made active through the global API below.
   trace.setGlobalTracerProvider(telemetry.tracerProvider);
   const bodies = await Promise.all(
-    Array.from({ length: 50 }, async () => (await handler(new Request("http://localhost/things/x"))).text()),
+    Array.from({ length: 50 }, async () => (await handler(new Request('http://localhost/things/x'))).text()),
   );
   const servers = telemetry.spans().filter((s) => s.kind === SpanKind.SERVER);
   assert.deepEqual(new Set(bodies), new Set(servers.map((s) => s.spanContext().spanId)));

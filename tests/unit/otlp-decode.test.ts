@@ -5,9 +5,9 @@ import {
   SeverityNumber,
   SpanKind,
   SpanStatusCode,
+  trace,
   TraceFlags,
   ValueType,
-  trace,
 } from '@opentelemetry/api';
 import {
   JsonLogsSerializer,
@@ -159,7 +159,9 @@ test('decodeExportRequest() decodes protobuf spans to what normalizeOtlpJson() m
   assert.deepEqual(attrs['attr.large'], { intValue: '9007199254740991' });
   assert.deepEqual(attrs['attr.double'], { doubleValue: 3.5 });
   assert.deepEqual(attrs['attr.false'], { boolValue: false });
-  assert.deepEqual(attrs['attr.ints'], { arrayValue: { values: [{ intValue: '1' }, { intValue: '2' }, { intValue: '3' }] } });
+  assert.deepEqual(attrs['attr.ints'], {
+    arrayValue: { values: [{ intValue: '1' }, { intValue: '2' }, { intValue: '3' }] },
+  });
   assert.deepEqual(attrs['attr.empty_array'], { arrayValue: {} });
   assert.deepEqual(attributesToObject(server.attributes), { ...EVERY_KIND });
 
@@ -276,26 +278,38 @@ test('decodeExportRequest() reads packed and unpacked repeated fields alike', ()
   const packed = point([...len(6, [...fixed64(1n), ...fixed64(2n)]), ...len(7, double(1.5))]);
   const unpacked = point([...tag(6, 1), ...fixed64(1n), ...tag(6, 1), ...fixed64(2n), ...tag(7, 1), ...double(1.5)]);
   const expected = {
-    resourceMetrics: [{ scopeMetrics: [{ metrics: [{ histogram: { dataPoints: [{ count: '3', bucketCounts: ['1', '2'], explicitBounds: [1.5] }] } }] }] }],
+    resourceMetrics: [{
+      scopeMetrics: [{
+        metrics: [{ histogram: { dataPoints: [{ count: '3', bucketCounts: ['1', '2'], explicitBounds: [1.5] }] } }],
+      }],
+    }],
   };
   assert.deepEqual(decodeExportRequest('metrics', metricsRequest(packed)), expected);
   assert.deepEqual(decodeExportRequest('metrics', metricsRequest(unpacked)), expected);
 });
 
 test('decodeExportRequest() decodes summaries, zigzag and 64-bit edge values and skips unknown fields', () => {
-  const summary = len(11, len(1, [
-    ...tag(4, 1), ...fixed64(2n ** 64n - 1n),
-    ...tag(5, 1), ...double(7.25),
-    ...len(6, [...tag(1, 1), ...double(0.5), ...tag(2, 1), ...double(3)]),
-    ...tag(99, 0), ...varint(12345), // unknown field
-  ]));
+  const summary = len(
+    11,
+    len(1, [
+      ...tag(4, 1),
+      ...fixed64(2n ** 64n - 1n),
+      ...tag(5, 1),
+      ...double(7.25),
+      ...len(6, [...tag(1, 1), ...double(0.5), ...tag(2, 1), ...double(3)]),
+      ...tag(99, 0),
+      ...varint(12345), // unknown field
+    ]),
+  );
   const exponential = len(10, len(1, [...tag(6, 0), ...varint(5), ...len(8, [...tag(1, 0), ...varint(3)])]));
   const gauge = len(5, len(1, [...tag(6, 1), ...fixed64(-(2n ** 63n))]));
   const metric = [...len(1, str('m')), ...summary, ...len(1000, str('ignored'))];
   const metrics = decodeExportRequest('metrics', metricsRequest(metric)).resourceMetrics[0].scopeMetrics[0].metrics;
   assert.deepEqual(metrics[0], {
     name: 'm',
-    summary: { dataPoints: [{ count: '18446744073709551615', sum: 7.25, quantileValues: [{ quantile: 0.5, value: 3 }] }] },
+    summary: {
+      dataPoints: [{ count: '18446744073709551615', sum: 7.25, quantileValues: [{ quantile: 0.5, value: 3 }] }],
+    },
   });
   const [expo] = decodeExportRequest('metrics', metricsRequest(exponential)).resourceMetrics[0].scopeMetrics[0].metrics;
   assert.deepEqual(expo.exponentialHistogram.dataPoints[0], { scale: -3, positive: { offset: -2 } });
@@ -305,9 +319,15 @@ test('decodeExportRequest() decodes summaries, zigzag and 64-bit edge values and
 
 test('decodeExportRequest() throws a clear error on malformed input', () => {
   const valid = ProtobufTraceSerializer.serializeRequest(makeSpans())!;
-  assert.throws(() => decodeExportRequest('traces', valid.subarray(0, valid.length - 3)), /^Error: Malformed OTLP protobuf at byte \d+: /);
+  assert.throws(
+    () => decodeExportRequest('traces', valid.subarray(0, valid.length - 3)),
+    /^Error: Malformed OTLP protobuf at byte \d+: /,
+  );
   assert.throws(() => decodeExportRequest('traces', new Uint8Array([0x0a, 0x05, 0x01])), /length 5 runs past the end/);
-  assert.throws(() => decodeExportRequest('traces', new Uint8Array([0x08, 0x01])), /traces\.resourceSpans has wire type 0, expected 2/);
+  assert.throws(
+    () => decodeExportRequest('traces', new Uint8Array([0x08, 0x01])),
+    /traces\.resourceSpans has wire type 0, expected 2/,
+  );
   assert.throws(() => decodeExportRequest('traces', new Uint8Array([0x0a, 0x01, 0x80])), /truncated varint/);
   assert.throws(() => decodeExportRequest('traces', new Uint8Array([0x17])), /unsupported wire type 7/);
   assert.throws(() => decodeExportRequest('traces', new Uint8Array([0x00])), /field number 0/);
@@ -319,7 +339,11 @@ test('decodeExportRequest() throws a clear error on malformed input', () => {
 test('normalizeOtlpJson() canonicalizes ids, 64-bit integers, defaults and unknown fields', () => {
   const doc = {
     resourceSpans: [{
-      resource: { attributes: [{ key: 'n', value: { intValue: 10 } }], droppedAttributesCount: 0, schemaUrl: 'not in proto' },
+      resource: {
+        attributes: [{ key: 'n', value: { intValue: 10 } }],
+        droppedAttributesCount: 0,
+        schemaUrl: 'not in proto',
+      },
       scopeSpans: [{
         scope: { name: 'lib', version: '' },
         spans: [{
@@ -361,12 +385,19 @@ test('normalizeOtlpJson() picks the signal from the top-level key or the argumen
   const logs = { resourceLogs: [{ scopeLogs: [{ logRecords: [{ severityNumber: 9, eventName: 'e' }] }] }] };
   assert.deepEqual(normalizeOtlpJson(logs), logs);
   assert.deepEqual(normalizeOtlpJson(logs, 'traces'), {});
-  const metrics = { resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'm', sum: { dataPoints: [{ asInt: 5 }] } }] }] }] };
-  assert.deepEqual(normalizeOtlpJson(metrics).resourceMetrics[0].scopeMetrics[0].metrics[0].sum.dataPoints[0], { asInt: '5' });
+  const metrics = {
+    resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'm', sum: { dataPoints: [{ asInt: 5 }] } }] }] }],
+  };
+  assert.deepEqual(normalizeOtlpJson(metrics).resourceMetrics[0].scopeMetrics[0].metrics[0].sum.dataPoints[0], {
+    asInt: '5',
+  });
 });
 
 test('normalizeOtlpJson() throws on values of the wrong type', () => {
-  assert.throws(() => normalizeOtlpJson({ resourceSpans: {} }), /^Error: Malformed OTLP\/JSON at traces\.resourceSpans: expected an array, got \{\}$/);
+  assert.throws(
+    () => normalizeOtlpJson({ resourceSpans: {} }),
+    /^Error: Malformed OTLP\/JSON at traces\.resourceSpans: expected an array, got \{\}$/,
+  );
   assert.throws(
     () => normalizeOtlpJson({ resourceSpans: [{ scopeSpans: [{ spans: [{ traceId: 'zz' }] }] }] }),
     /at traces\.resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[0\]\.traceId: expected a hex string/,

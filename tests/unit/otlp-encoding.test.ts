@@ -3,7 +3,12 @@ import { context, ROOT_CONTEXT, SeverityNumber, SpanKind, SpanStatusCode, trace,
 import { TraceState } from '@opentelemetry/core';
 import { ProtobufLogsSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { InMemoryLogRecordExporter, LoggerProvider, type ReadableLogRecord, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
+import {
+  InMemoryLogRecordExporter,
+  LoggerProvider,
+  type ReadableLogRecord,
+  SimpleLogRecordProcessor,
+} from '@opentelemetry/sdk-logs';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { BatchEncoder, type Encodable } from '../../src/otlp/encoding-batch-processor.ts';
 import { encodeLogRecord, encodeSpan, ProtoWriter } from '../../src/otlp/protobuf-encoding.ts';
@@ -49,8 +54,13 @@ function encodeAll<T extends Encodable>(encoder: BatchEncoder<T>, items: T[]): U
 function makeSpans(): ReadableSpan[] {
   const exporter = new InMemorySpanExporter();
   const provider = new TracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-  const other = new TracerProvider({ resource: otherResource, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-  const server = provider.getTracer('rolldice/http-server', '0.1.0', { schemaUrl: 'https://opentelemetry.io/schemas/1.36.0' });
+  const other = new TracerProvider({
+    resource: otherResource,
+    spanProcessors: [new SimpleSpanProcessor({ exporter })],
+  });
+  const server = provider.getTracer('rolldice/http-server', '0.1.0', {
+    schemaUrl: 'https://opentelemetry.io/schemas/1.36.0',
+  });
   const dice = provider.getTracer('rolldice');
 
   const remoteParent = trace.setSpanContext(ROOT_CONTEXT, {
@@ -60,13 +70,23 @@ function makeSpans(): ReadableSpan[] {
     isRemote: true,
     traceState: new TraceState('rojo=00f067aa0ba902b7,congo=t61rcWkgMzE'),
   });
-  const root = server.startSpan('GET /rolldice/{player}', { kind: SpanKind.SERVER, attributes: EVERY_VALUE }, remoteParent);
+  const root = server.startSpan(
+    'GET /rolldice/{player}',
+    { kind: SpanKind.SERVER, attributes: EVERY_VALUE },
+    remoteParent,
+  );
   const child = dice.startSpan('roll', { attributes: { 'roll.value': 4 } }, trace.setSpan(ROOT_CONTEXT, root));
   child.addEvent('rolled');
   child.addEvent('re-rolled', { 'roll.value': 5, 'why': 'dropped on the floor' }, [1_700_000_000, 5]);
   child.addLink({ context: root.spanContext(), attributes: { 'link.kind': 'same trace' } });
   child.addLink({
-    context: { traceId: 'ff'.repeat(16), spanId: '01'.repeat(8), traceFlags: TraceFlags.NONE, isRemote: true, traceState: new TraceState('k=v') },
+    context: {
+      traceId: 'ff'.repeat(16),
+      spanId: '01'.repeat(8),
+      traceFlags: TraceFlags.NONE,
+      isRemote: true,
+      traceState: new TraceState('k=v'),
+    },
   });
   child.setStatus({ code: SpanStatusCode.ERROR, message: 'the die fell off the table' });
   child.end();
@@ -85,14 +105,24 @@ function makeLogRecords(): ReadableLogRecord[] {
   const exporter = new InMemoryLogRecordExporter();
   const provider = new LoggerProvider({ resource, processors: [new SimpleLogRecordProcessor({ exporter })] });
   const logger = provider.getLogger('rolldice', '0.1.0');
-  const other = provider.getLogger('rolldice/http-server', undefined, { schemaUrl: 'https://opentelemetry.io/schemas/1.36.0' });
+  const other = provider.getLogger('rolldice/http-server', undefined, {
+    schemaUrl: 'https://opentelemetry.io/schemas/1.36.0',
+  });
   const span = new TracerProvider().getTracer('t').startSpan('s');
   context.with(trace.setSpan(context.active(), span), () => {
-    logger.emit({ body: 'Alice is rolling the dice', severityNumber: SeverityNumber.INFO, severityText: 'INFO', attributes: { result: 4 } });
+    logger.emit({
+      body: 'Alice is rolling the dice',
+      severityNumber: SeverityNumber.INFO,
+      severityText: 'INFO',
+      attributes: { result: 4 },
+    });
   });
   span.end();
   logger.emit({ body: 'Zoë rolls 🎲', attributes: EVERY_VALUE });
-  logger.emit({ body: { value: 5, nested: { list: [1, 'two', { three: 3 }], bytes: new Uint8Array([0, 1, 255]) } }, eventName: 'dice.rolled' });
+  logger.emit({
+    body: { value: 5, nested: { list: [1, 'two', { three: 3 }], bytes: new Uint8Array([0, 1, 255]) } },
+    eventName: 'dice.rolled',
+  });
   logger.emit({ body: 12.5, severityNumber: SeverityNumber.ERROR });
   logger.emit({ body: ['a', true, null as unknown as string] });
   logger.emit({ body: new Uint8Array([9, 8, 7]), timestamp: [4_102_444_800, 123_456_789] });
@@ -114,7 +144,9 @@ test('BatchEncoder(encodeSpan) makes the bytes of the official protobuf serializ
 test('BatchEncoder(encodeSpan) output decodes to the spans, flags and times it was given', () => {
   const spans = makeSpans();
   const request = decodeExportRequest('traces', encodeAll(new BatchEncoder(encodeSpan), spans)) as {
-    resourceSpans: { scopeSpans: { spans: { name: string; flags: number; startTimeUnixNano: string; endTimeUnixNano: string }[] }[] }[];
+    resourceSpans: {
+      scopeSpans: { spans: { name: string; flags: number; startTimeUnixNano: string; endTimeUnixNano: string }[] }[];
+    }[];
   };
   const decoded = request.resourceSpans.flatMap((r) => r.scopeSpans.flatMap((s) => s.spans));
   const byName = new Map(decoded.map((s) => [s.name, s]));
@@ -130,7 +162,9 @@ test('BatchEncoder(encodeSpan) stays exact when attribute values repeat, alterna
   // The encoder copies the bytes of a key and value it has just encoded: values that repeat,
   // that alternate, and that change for good after a long run must all come out as they are.
   const exporter = new InMemorySpanExporter();
-  const tracer = new TracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer('t');
+  const tracer = new TracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer(
+    't',
+  );
   for (let i = 0; i < 60; i++) {
     tracer.startSpan('s', {
       attributes: {
@@ -146,7 +180,10 @@ test('BatchEncoder(encodeSpan) stays exact when attribute values repeat, alterna
   const spans = exporter.getFinishedSpans();
   const encoder = new BatchEncoder(encodeSpan);
   assert.deepEqual(encodeAll(encoder, spans), ProtobufTraceSerializer.serializeRequest(spans));
-  assert.deepEqual(encodeAll(encoder, spans.slice(25, 50)), ProtobufTraceSerializer.serializeRequest(spans.slice(25, 50)));
+  assert.deepEqual(
+    encodeAll(encoder, spans.slice(25, 50)),
+    ProtobufTraceSerializer.serializeRequest(spans.slice(25, 50)),
+  );
 });
 
 test('BatchEncoder(encodeLogRecord) makes the bytes of the official protobuf serializer, record for record', () => {
@@ -161,7 +198,13 @@ test('BatchEncoder leaves the batch as it was when an item cannot be encoded', (
   const [first, second] = makeSpans();
   const encoder = new BatchEncoder(encodeSpan);
   encoder.add(first!);
-  const broken = Object.create(second!, { spanContext: { value: () => { throw new Error('no context'); } } }) as ReadableSpan;
+  const broken = Object.create(second!, {
+    spanContext: {
+      value: () => {
+        throw new Error('no context');
+      },
+    },
+  }) as ReadableSpan;
   assert.throws(() => encoder.add(broken), /no context/);
   assert.equal(encoder.count, 1);
   assert.deepEqual(encoder.seal().bytes, ProtobufTraceSerializer.serializeRequest([first!]));
@@ -209,9 +252,18 @@ test('ProtoWriter.hrTime() writes exact nanoseconds, in the same second and acro
   let carrying = 1_700_000_000;
   while (nanos(carrying, 0) % 2n ** 32n < 2n ** 32n - 1_000_000_000n) carrying++;
   const times: [number, number][] = [
-    [0, 0], [0, 999_999_999], [1, 0], [carrying, 0], [carrying, 999_999_999], [carrying, 5],
-    [1_764_000_000, 123_456_789], [1_764_000_000, 123_456_790], [1_764_000_001, 0],
-    [4_102_444_800, 999_999_999], [4_102_444_801, 1], [2 ** 33, 7],
+    [0, 0],
+    [0, 999_999_999],
+    [1, 0],
+    [carrying, 0],
+    [carrying, 999_999_999],
+    [carrying, 5],
+    [1_764_000_000, 123_456_789],
+    [1_764_000_000, 123_456_790],
+    [1_764_000_001, 0],
+    [4_102_444_800, 999_999_999],
+    [4_102_444_801, 1],
+    [2 ** 33, 7],
   ];
   for (const [seconds, fraction] of times) {
     const writer = new ProtoWriter(8);

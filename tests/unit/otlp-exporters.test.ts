@@ -48,7 +48,10 @@ function makeSpans(count = 2): ReadableSpan[] {
   const exporter = new InMemorySpanExporter();
   const tracer = new TracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor({ exporter })] })
     .getTracer('rolldice', '0.1.0');
-  const parent = tracer.startSpan('GET /rolldice', { kind: SpanKind.SERVER, attributes: { 'http.route': '/rolldice' } });
+  const parent = tracer.startSpan('GET /rolldice', {
+    kind: SpanKind.SERVER,
+    attributes: { 'http.route': '/rolldice' },
+  });
   for (let i = 1; i < count; i++) {
     tracer.startSpan('roll', { attributes: { 'roll.value': i } }, trace.setSpan(ROOT_CONTEXT, parent)).end();
   }
@@ -79,7 +82,11 @@ function makeLogRecords(): ReadableLogRecord[] {
   return exporter.getFinishedLogRecords();
 }
 
-function config(receiver: { url: string }, signal: OtlpSignal, overrides: Partial<OtlpExporterConfig> = {}): OtlpExporterConfig {
+function config(
+  receiver: { url: string },
+  signal: OtlpSignal,
+  overrides: Partial<OtlpExporterConfig> = {},
+): OtlpExporterConfig {
   return {
     url: `${receiver.url}/v1/${signal}`,
     protocol: 'http/protobuf',
@@ -161,49 +168,58 @@ const SIGNALS = {
 
 for (const [protocol, encoding] of [['http/protobuf', 'protobuf'], ['http/json', 'json']] as const) {
   for (const signal of ['traces', 'metrics', 'logs'] as const) {
-    const factory = { traces: 'createOtlpSpanExporter', metrics: 'createOtlpMetricExporter', logs: 'createOtlpLogExporter' }[signal];
-    test(`${factory}() sends ${protocol} that decodes to what the official serializer makes`, () => withReceiver(async (receiver) => {
-      const spec = SIGNALS[signal];
-      const items: any = await spec.make();
-      const exporter: any = spec.exporter(config(receiver, signal, { protocol: protocol as OtlpProtocol }));
-      const result = await exportOnce(exporter, items);
-      assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
-      assert.equal(receiver.requests.length, 1);
-      const [request] = receiver.requests;
-      assert.equal(request!.error, undefined);
-      assert.equal(request!.method, 'POST');
-      assert.equal(request!.path, `/v1/${signal}`);
-      assert.equal(request!.contentType, encoding === 'protobuf' ? 'application/x-protobuf' : 'application/json');
-      assert.equal(request!.contentEncoding, undefined);
-      const official = (spec.serializers[encoding] as any).serializeRequest(items) as Uint8Array;
-      assert.deepEqual(request!.body, official, 'the body is byte for byte the official request');
-      const expected = encoding === 'protobuf'
-        ? decodeExportRequest(signal, official)
-        : normalizeOtlpJson(JSON.parse(new TextDecoder().decode(official)), signal);
-      assert.deepEqual(request!.document, expected);
-      await exporter.shutdown();
-    }));
+    const factory =
+      { traces: 'createOtlpSpanExporter', metrics: 'createOtlpMetricExporter', logs: 'createOtlpLogExporter' }[signal];
+    test(`${factory}() sends ${protocol} that decodes to what the official serializer makes`, () =>
+      withReceiver(async (receiver) => {
+        const spec = SIGNALS[signal];
+        const items: any = await spec.make();
+        const exporter: any = spec.exporter(config(receiver, signal, { protocol: protocol as OtlpProtocol }));
+        const result = await exportOnce(exporter, items);
+        assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
+        assert.equal(receiver.requests.length, 1);
+        const [request] = receiver.requests;
+        assert.equal(request!.error, undefined);
+        assert.equal(request!.method, 'POST');
+        assert.equal(request!.path, `/v1/${signal}`);
+        assert.equal(request!.contentType, encoding === 'protobuf' ? 'application/x-protobuf' : 'application/json');
+        assert.equal(request!.contentEncoding, undefined);
+        const official = (spec.serializers[encoding] as any).serializeRequest(items) as Uint8Array;
+        assert.deepEqual(request!.body, official, 'the body is byte for byte the official request');
+        const expected = encoding === 'protobuf'
+          ? decodeExportRequest(signal, official)
+          : normalizeOtlpJson(JSON.parse(new TextDecoder().decode(official)), signal);
+        assert.deepEqual(request!.document, expected);
+        await exporter.shutdown();
+      }));
   }
 }
 
-test('createOtlpSpanExporter() gzips, sends the configured headers and a User-Agent', () => withReceiver(async (receiver) => {
-  const spans = makeSpans(3);
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces', {
-    compression: 'gzip',
-    headers: { authorization: 'Bearer 123', 'x-tenant': 'dice' },
-  }), FAST);
-  assert.equal((await exportOnce(exporter, spans)).code, ExportResultCode.SUCCESS);
-  const [request] = receiver.requests;
-  assert.equal(request!.contentEncoding, 'gzip');
-  assert.equal(request!.contentType, 'application/x-protobuf');
-  assert.notDeepEqual(request!.rawBody, request!.body);
-  assert.deepEqual(request!.body, ProtobufTraceSerializer.serializeRequest(spans));
-  assert.equal(request!.headers['authorization'], 'Bearer 123');
-  assert.equal(request!.headers['x-tenant'], 'dice');
-  assert.equal(request!.headers['user-agent'], `rolldice/${VERSION} OTel-OTLP-Exporter-JavaScript/${OTLP_TRANSFORMER_VERSION}`);
-  assert.equal(receiver.spans().length, 3);
-  await exporter.shutdown();
-}));
+test('createOtlpSpanExporter() gzips, sends the configured headers and a User-Agent', () =>
+  withReceiver(async (receiver) => {
+    const spans = makeSpans(3);
+    const exporter = createOtlpSpanExporter(
+      config(receiver, 'traces', {
+        compression: 'gzip',
+        headers: { authorization: 'Bearer 123', 'x-tenant': 'dice' },
+      }),
+      FAST,
+    );
+    assert.equal((await exportOnce(exporter, spans)).code, ExportResultCode.SUCCESS);
+    const [request] = receiver.requests;
+    assert.equal(request!.contentEncoding, 'gzip');
+    assert.equal(request!.contentType, 'application/x-protobuf');
+    assert.notDeepEqual(request!.rawBody, request!.body);
+    assert.deepEqual(request!.body, ProtobufTraceSerializer.serializeRequest(spans));
+    assert.equal(request!.headers['authorization'], 'Bearer 123');
+    assert.equal(request!.headers['x-tenant'], 'dice');
+    assert.equal(
+      request!.headers['user-agent'],
+      `rolldice/${VERSION} OTel-OTLP-Exporter-JavaScript/${OTLP_TRANSFORMER_VERSION}`,
+    );
+    assert.equal(receiver.spans().length, 3);
+    await exporter.shutdown();
+  }));
 
 test('createOtlpSpanExporter() names the installed otlp-transformer version in the User-Agent', () => {
   const url = new URL('../../node_modules/@opentelemetry/otlp-transformer/package.json', import.meta.url);
@@ -212,145 +228,179 @@ test('createOtlpSpanExporter() names the installed otlp-transformer version in t
   assert.match(OTLP_USER_AGENT, /^rolldice\/\S+ OTel-OTLP-Exporter-JavaScript\/\S+$/);
 });
 
-test('createOtlpSpanExporter() keeps a configured User-Agent in front of its own', () => withReceiver(async (receiver) => {
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces', { headers: { 'User-Agent': 'acme/2' } }), FAST);
-  await exportOnce(exporter, makeSpans(1));
-  assert.equal(receiver.requests[0]!.headers['user-agent'], `acme/2 ${OTLP_USER_AGENT}`);
-  await exporter.shutdown();
-}));
+test('createOtlpSpanExporter() keeps a configured User-Agent in front of its own', () =>
+  withReceiver(async (receiver) => {
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces', { headers: { 'User-Agent': 'acme/2' } }), FAST);
+    await exportOnce(exporter, makeSpans(1));
+    assert.equal(receiver.requests[0]!.headers['user-agent'], `acme/2 ${OTLP_USER_AGENT}`);
+    await exporter.shutdown();
+  }));
 
-test('createOtlpSpanExporter() retries after 503 with Retry-After in seconds', () => withReceiver(async (receiver) => {
-  receiver.respond((_req, attempt) => attempt === 1
-    ? { status: 503, headers: { 'retry-after': '1' }, body: 'busy' }
-    : undefined);
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 3000 }), FAST);
-  const result = await exportOnce(exporter, makeSpans());
-  assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
-  assert.equal(receiver.requests.length, 2);
-  const [first, second] = receiver.requests;
-  // Not the 20 ms backoff: the collector asked for a second.
-  assert.ok(second!.receivedAt - first!.receivedAt >= 950, `retried after ${second!.receivedAt - first!.receivedAt} ms`);
-  assert.deepEqual(second!.body, first!.body);
-  assert.equal(receiver.spans().length, 2);
-  await exporter.shutdown();
-}));
+test('createOtlpSpanExporter() retries after 503 with Retry-After in seconds', () =>
+  withReceiver(async (receiver) => {
+    receiver.respond((_req, attempt) =>
+      attempt === 1 ? { status: 503, headers: { 'retry-after': '1' }, body: 'busy' } : undefined
+    );
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 3000 }), FAST);
+    const result = await exportOnce(exporter, makeSpans());
+    assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
+    assert.equal(receiver.requests.length, 2);
+    const [first, second] = receiver.requests;
+    // Not the 20 ms backoff: the collector asked for a second.
+    assert.ok(
+      second!.receivedAt - first!.receivedAt >= 950,
+      `retried after ${second!.receivedAt - first!.receivedAt} ms`,
+    );
+    assert.deepEqual(second!.body, first!.body);
+    assert.equal(receiver.spans().length, 2);
+    await exporter.shutdown();
+  }));
 
-test('createOtlpSpanExporter() retries after 503 with Retry-After as an HTTP date', () => withReceiver(async (receiver) => {
-  // HTTP dates have whole seconds: the next second but one, between 1 and 2 s from now.
-  const retryAt = (Math.floor(Date.now() / 1000) + 2) * 1000;
-  receiver.respond((_req, attempt) => attempt === 1
-    ? { status: 503, headers: { 'retry-after': new Date(retryAt).toUTCString() } }
-    : undefined);
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 4000 }), FAST);
-  const result = await exportOnce(exporter, makeSpans());
-  assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
-  assert.equal(receiver.requests.length, 2);
-  assert.ok(receiver.requests[1]!.receivedAt >= retryAt - 20, `retried ${retryAt - receiver.requests[1]!.receivedAt} ms early`);
-  await exporter.shutdown();
-}));
+test('createOtlpSpanExporter() retries after 503 with Retry-After as an HTTP date', () =>
+  withReceiver(async (receiver) => {
+    // HTTP dates have whole seconds: the next second but one, between 1 and 2 s from now.
+    const retryAt = (Math.floor(Date.now() / 1000) + 2) * 1000;
+    receiver.respond((_req, attempt) =>
+      attempt === 1 ? { status: 503, headers: { 'retry-after': new Date(retryAt).toUTCString() } } : undefined
+    );
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 4000 }), FAST);
+    const result = await exportOnce(exporter, makeSpans());
+    assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
+    assert.equal(receiver.requests.length, 2);
+    assert.ok(
+      receiver.requests[1]!.receivedAt >= retryAt - 20,
+      `retried ${retryAt - receiver.requests[1]!.receivedAt} ms early`,
+    );
+    await exporter.shutdown();
+  }));
 
-test('createOtlpSpanExporter() retries at once after Retry-After: 0', () => withReceiver(async (receiver) => {
-  receiver.respond((_req, attempt) => attempt === 1 ? { status: 429, headers: { 'retry-after': '0' } } : undefined);
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces'), { ...FAST, initialBackoffMillis: 5000 });
-  const started = Date.now();
-  assert.equal((await exportOnce(exporter, makeSpans())).code, ExportResultCode.SUCCESS);
-  assert.equal(receiver.requests.length, 2);
-  assert.ok(Date.now() - started < 1000);
-  await exporter.shutdown();
-}));
+test('createOtlpSpanExporter() retries at once after Retry-After: 0', () =>
+  withReceiver(async (receiver) => {
+    receiver.respond((_req, attempt) => attempt === 1 ? { status: 429, headers: { 'retry-after': '0' } } : undefined);
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces'), { ...FAST, initialBackoffMillis: 5000 });
+    const started = Date.now();
+    assert.equal((await exportOnce(exporter, makeSpans())).code, ExportResultCode.SUCCESS);
+    assert.equal(receiver.requests.length, 2);
+    assert.ok(Date.now() - started < 1000);
+    await exporter.shutdown();
+  }));
 
 for (const status of [429, 502, 503, 504]) {
-  test(`createOtlpLogExporter() retries after ${status} with backoff`, () => withReceiver(async (receiver) => {
-    receiver.respond((_req, attempt) => attempt <= 2 ? { status } : undefined);
-    const exporter = createOtlpLogExporter(config(receiver, 'logs'), FAST);
-    const result = await exportOnce(exporter, makeLogRecords());
-    assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
-    assert.equal(receiver.requests.length, 3);
-    const [a, b, c] = receiver.requests.map((r) => r.receivedAt);
-    // 20 ms, then 30 ms (x1.5); a timer may fire a little early on some runtimes.
-    assert.ok(b! - a! >= 15 && c! - b! >= 25, `pauses ${b! - a!} and ${c! - b!} ms`);
-    assert.equal(receiver.logRecords().length, 2);
-    await exporter.shutdown();
-  }));
+  test(`createOtlpLogExporter() retries after ${status} with backoff`, () =>
+    withReceiver(async (receiver) => {
+      receiver.respond((_req, attempt) => attempt <= 2 ? { status } : undefined);
+      const exporter = createOtlpLogExporter(config(receiver, 'logs'), FAST);
+      const result = await exportOnce(exporter, makeLogRecords());
+      assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
+      assert.equal(receiver.requests.length, 3);
+      const [a, b, c] = receiver.requests.map((r) => r.receivedAt);
+      // 20 ms, then 30 ms (x1.5); a timer may fire a little early on some runtimes.
+      assert.ok(b! - a! >= 15 && c! - b! >= 25, `pauses ${b! - a!} and ${c! - b!} ms`);
+      assert.equal(receiver.logRecords().length, 2);
+      await exporter.shutdown();
+    }));
 }
 
-test('createOtlpSpanExporter() does not retry 400 and says so once, naming status and endpoint', () => withReceiver(async (receiver) => {
-  const captured = captureDiag();
-  receiver.respond(() => ({
-    status: 400,
-    headers: { 'content-type': 'application/x-protobuf' },
-    // google.rpc.Status { code: 3, message: "span name is empty" }
-    body: new Uint8Array([0x08, 0x03, 0x12, 18, ...new TextEncoder().encode('span name is empty')]),
-  }));
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces'), FAST);
-  const result = await exportOnce(exporter, makeSpans(2));
-  assert.equal(result.code, ExportResultCode.FAILED);
-  assert.match(String(result.error?.message), /400/);
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  assert.equal(receiver.requests.length, 1);
-  const url = `${receiver.url}/v1/traces`;
-  assert.deepEqual(captured.problems(), [`Dropped 2 spans: the collector at ${url} answered 400 Bad Request: span name is empty`]);
-  await exporter.shutdown();
-}));
-
-test('createOtlpMetricExporter() does not retry 401 or 500', () => withReceiver(async (receiver) => {
-  for (const status of [401, 500]) {
-    receiver.respond(() => ({ status }));
-    const exporter = createOtlpMetricExporter(config(receiver, 'metrics', { protocol: 'http/json' }), 'cumulative', FAST);
-    const before = receiver.requests.length;
-    assert.equal((await exportOnce(exporter, await makeMetrics())).code, ExportResultCode.FAILED);
-    assert.equal(receiver.requests.length, before + 1);
+test('createOtlpSpanExporter() does not retry 400 and says so once, naming status and endpoint', () =>
+  withReceiver(async (receiver) => {
+    const captured = captureDiag();
+    receiver.respond(() => ({
+      status: 400,
+      headers: { 'content-type': 'application/x-protobuf' },
+      // google.rpc.Status { code: 3, message: "span name is empty" }
+      body: new Uint8Array([0x08, 0x03, 0x12, 18, ...new TextEncoder().encode('span name is empty')]),
+    }));
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces'), FAST);
+    const result = await exportOnce(exporter, makeSpans(2));
+    assert.equal(result.code, ExportResultCode.FAILED);
+    assert.match(String(result.error?.message), /400/);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(receiver.requests.length, 1);
+    const url = `${receiver.url}/v1/traces`;
+    assert.deepEqual(captured.problems(), [
+      `Dropped 2 spans: the collector at ${url} answered 400 Bad Request: span name is empty`,
+    ]);
     await exporter.shutdown();
-  }
-}));
-
-test('createOtlpSpanExporter() reports a partial success once and does not retry it', () => withReceiver(async (receiver) => {
-  const captured = captureDiag();
-  const url = `${receiver.url}/v1/traces`;
-  for (const protocol of ['http/protobuf', 'http/json'] as const) {
-    receiver.respond(() => protocol === 'http/json'
-      ? { status: 200, headers: { 'content-type': 'application/json' }, body: '{"partialSuccess":{"rejectedSpans":"1","errorMessage":"too old"}}' }
-      : { status: 200, headers: { 'content-type': 'application/x-protobuf' }, body: protobufPartialSuccess(1, 'too old') });
-    const exporter = createOtlpSpanExporter(config(receiver, 'traces', { protocol }), FAST);
-    const result = await exportOnce(exporter, makeSpans(3));
-    assert.equal(result.code, ExportResultCode.SUCCESS);
-    await exporter.shutdown();
-  }
-  assert.equal(receiver.requests.length, 2);
-  assert.deepEqual(captured.problems(), [
-    `Dropped 1 span: the collector at ${url} rejected them (partial success): too old`,
-    `Dropped 1 span: the collector at ${url} rejected them (partial success): too old`,
-  ]);
-}));
-
-test('createOtlpLogExporter() passes on a partial success that only warns', () => withReceiver(async (receiver) => {
-  const captured = captureDiag();
-  receiver.respond(() => ({
-    status: 200,
-    headers: { 'content-type': 'application/json' },
-    body: '{"partialSuccess":{"errorMessage":"attribute limit near"}}',
   }));
-  const exporter = createOtlpLogExporter(config(receiver, 'logs', { protocol: 'http/json' }), FAST);
-  assert.equal((await exportOnce(exporter, makeLogRecords())).code, ExportResultCode.SUCCESS);
-  assert.deepEqual(captured.problems(), [
-    `The collector at ${receiver.url}/v1/logs accepted all log records with a warning: attribute limit near`,
-  ]);
-  await exporter.shutdown();
-}));
 
-test('createOtlpSpanExporter() fails within the timeout when the collector never answers', () => withReceiver(async (receiver) => {
-  const captured = captureDiag();
-  receiver.respond(() => 'hang');
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 500 }), FAST);
-  const started = performance.now();
-  const result = await exportOnce(exporter, makeSpans(1));
-  const elapsed = performance.now() - started;
-  assert.equal(result.code, ExportResultCode.FAILED);
-  assert.ok(elapsed >= 450 && elapsed < 900, `took ${elapsed} ms`);
-  assert.equal(receiver.requests.length, 1);
-  assert.deepEqual(captured.problems(), [`Dropped 1 span: the collector at ${receiver.url}/v1/traces did not answer within 500 ms`]);
-  await exporter.shutdown();
-}));
+test('createOtlpMetricExporter() does not retry 401 or 500', () =>
+  withReceiver(async (receiver) => {
+    for (const status of [401, 500]) {
+      receiver.respond(() => ({ status }));
+      const exporter = createOtlpMetricExporter(
+        config(receiver, 'metrics', { protocol: 'http/json' }),
+        'cumulative',
+        FAST,
+      );
+      const before = receiver.requests.length;
+      assert.equal((await exportOnce(exporter, await makeMetrics())).code, ExportResultCode.FAILED);
+      assert.equal(receiver.requests.length, before + 1);
+      await exporter.shutdown();
+    }
+  }));
+
+test('createOtlpSpanExporter() reports a partial success once and does not retry it', () =>
+  withReceiver(async (receiver) => {
+    const captured = captureDiag();
+    const url = `${receiver.url}/v1/traces`;
+    for (const protocol of ['http/protobuf', 'http/json'] as const) {
+      receiver.respond(() =>
+        protocol === 'http/json'
+          ? {
+            status: 200,
+            headers: { 'content-type': 'application/json' },
+            body: '{"partialSuccess":{"rejectedSpans":"1","errorMessage":"too old"}}',
+          }
+          : {
+            status: 200,
+            headers: { 'content-type': 'application/x-protobuf' },
+            body: protobufPartialSuccess(1, 'too old'),
+          }
+      );
+      const exporter = createOtlpSpanExporter(config(receiver, 'traces', { protocol }), FAST);
+      const result = await exportOnce(exporter, makeSpans(3));
+      assert.equal(result.code, ExportResultCode.SUCCESS);
+      await exporter.shutdown();
+    }
+    assert.equal(receiver.requests.length, 2);
+    assert.deepEqual(captured.problems(), [
+      `Dropped 1 span: the collector at ${url} rejected them (partial success): too old`,
+      `Dropped 1 span: the collector at ${url} rejected them (partial success): too old`,
+    ]);
+  }));
+
+test('createOtlpLogExporter() passes on a partial success that only warns', () =>
+  withReceiver(async (receiver) => {
+    const captured = captureDiag();
+    receiver.respond(() => ({
+      status: 200,
+      headers: { 'content-type': 'application/json' },
+      body: '{"partialSuccess":{"errorMessage":"attribute limit near"}}',
+    }));
+    const exporter = createOtlpLogExporter(config(receiver, 'logs', { protocol: 'http/json' }), FAST);
+    assert.equal((await exportOnce(exporter, makeLogRecords())).code, ExportResultCode.SUCCESS);
+    assert.deepEqual(captured.problems(), [
+      `The collector at ${receiver.url}/v1/logs accepted all log records with a warning: attribute limit near`,
+    ]);
+    await exporter.shutdown();
+  }));
+
+test('createOtlpSpanExporter() fails within the timeout when the collector never answers', () =>
+  withReceiver(async (receiver) => {
+    const captured = captureDiag();
+    receiver.respond(() => 'hang');
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 500 }), FAST);
+    const started = performance.now();
+    const result = await exportOnce(exporter, makeSpans(1));
+    const elapsed = performance.now() - started;
+    assert.equal(result.code, ExportResultCode.FAILED);
+    assert.ok(elapsed >= 450 && elapsed < 900, `took ${elapsed} ms`);
+    assert.equal(receiver.requests.length, 1);
+    assert.deepEqual(captured.problems(), [
+      `Dropped 1 span: the collector at ${receiver.url}/v1/traces did not answer within 500 ms`,
+    ]);
+    await exporter.shutdown();
+  }));
 
 test('createOtlpSpanExporter() retries a collector that is down until the deadline, then fails', async () => {
   const captured = captureDiag();
@@ -364,7 +414,12 @@ test('createOtlpSpanExporter() retries a collector that is down until the deadli
     assert.ok(elapsed >= 400 && elapsed < 1000, `took ${elapsed} ms`);
     const problems = captured.problems();
     assert.equal(problems.length, 1, problems.join('\n'));
-    assert.match(problems[0]!, new RegExp(`^Dropped 2 spans: could not reach the collector at ${dead.url}/v1/traces: .+; gave up after \\d+ attempts`));
+    assert.match(
+      problems[0]!,
+      new RegExp(
+        `^Dropped 2 spans: could not reach the collector at ${dead.url}/v1/traces: .+; gave up after \\d+ attempts`,
+      ),
+    );
     // Backoff 20, 30, 45, 67.5, 100, 100 ...: several attempts, not a busy loop.
     const attempts = Number(/gave up after (\d+) attempts/.exec(problems[0]!)![1]);
     assert.ok(attempts >= 4 && attempts <= 12, `${attempts} attempts`);
@@ -394,179 +449,194 @@ test('createOtlpSpanExporter() delivers the batch when the collector comes up wi
   }
 });
 
-test('createOtlpSpanExporter() retries when the collector drops the connection', () => withReceiver(async (receiver) => {
-  receiver.respond((_req, attempt) => attempt === 1 ? 'drop' : undefined);
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces'), FAST);
-  assert.equal((await exportOnce(exporter, makeSpans(2))).code, ExportResultCode.SUCCESS);
-  assert.equal(receiver.spans().length, 2);
-  await exporter.shutdown();
-}));
+test('createOtlpSpanExporter() retries when the collector drops the connection', () =>
+  withReceiver(async (receiver) => {
+    receiver.respond((_req, attempt) => attempt === 1 ? 'drop' : undefined);
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces'), FAST);
+    assert.equal((await exportOnce(exporter, makeSpans(2))).code, ExportResultCode.SUCCESS);
+    assert.equal(receiver.spans().length, 2);
+    await exporter.shutdown();
+  }));
 
-test('createOtlpSpanExporter() gives up at once when Retry-After is past the deadline', () => withReceiver(async (receiver) => {
-  const captured = captureDiag();
-  receiver.respond(() => ({ status: 503, headers: { 'retry-after': '30' } }));
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 1000 }), FAST);
-  const started = performance.now();
-  assert.equal((await exportOnce(exporter, makeSpans(1))).code, ExportResultCode.FAILED);
-  assert.ok(performance.now() - started < 500);
-  assert.equal(receiver.requests.length, 1);
-  assert.deepEqual(captured.problems(), [
-    `Dropped 1 span: the collector at ${receiver.url}/v1/traces answered 503 Service Unavailable; it asked to retry after 30 s, past the 1 s export timeout`,
-  ]);
-  await exporter.shutdown();
-}));
+test('createOtlpSpanExporter() gives up at once when Retry-After is past the deadline', () =>
+  withReceiver(async (receiver) => {
+    const captured = captureDiag();
+    receiver.respond(() => ({ status: 503, headers: { 'retry-after': '30' } }));
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 1000 }), FAST);
+    const started = performance.now();
+    assert.equal((await exportOnce(exporter, makeSpans(1))).code, ExportResultCode.FAILED);
+    assert.ok(performance.now() - started < 500);
+    assert.equal(receiver.requests.length, 1);
+    assert.deepEqual(captured.problems(), [
+      `Dropped 1 span: the collector at ${receiver.url}/v1/traces answered 503 Service Unavailable; it asked to retry after 30 s, past the 1 s export timeout`,
+    ]);
+    await exporter.shutdown();
+  }));
 
-test('createOtlpSpanExporter() keeps at most concurrencyLimit exports in flight', () => withReceiver(async (receiver) => {
-  const captured = captureDiag();
-  receiver.respond(() => 'hang');
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 800 }), { ...FAST, concurrencyLimit: 2 });
-  const first = exportOnce(exporter, makeSpans(1));
-  const second = exportOnce(exporter, makeSpans(1));
-  const third = await exportOnce(exporter, makeSpans(2));
-  assert.equal(third.code, ExportResultCode.FAILED);
-  const url = `${receiver.url}/v1/traces`;
-  assert.deepEqual(captured.problems(), [`Dropped 2 spans: 2 exports to ${url} were already in flight`]);
-  await receiver.waitFor((r) => r.requests.length === 2);
-  assert.equal((await first).code, ExportResultCode.FAILED);
-  assert.equal((await second).code, ExportResultCode.FAILED);
-  // Both slots are free again.
-  receiver.respond(undefined);
-  assert.equal((await exportOnce(exporter, makeSpans(1))).code, ExportResultCode.SUCCESS);
-  await exporter.shutdown();
-}));
+test('createOtlpSpanExporter() keeps at most concurrencyLimit exports in flight', () =>
+  withReceiver(async (receiver) => {
+    const captured = captureDiag();
+    receiver.respond(() => 'hang');
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 800 }), {
+      ...FAST,
+      concurrencyLimit: 2,
+    });
+    const first = exportOnce(exporter, makeSpans(1));
+    const second = exportOnce(exporter, makeSpans(1));
+    const third = await exportOnce(exporter, makeSpans(2));
+    assert.equal(third.code, ExportResultCode.FAILED);
+    const url = `${receiver.url}/v1/traces`;
+    assert.deepEqual(captured.problems(), [`Dropped 2 spans: 2 exports to ${url} were already in flight`]);
+    await receiver.waitFor((r) => r.requests.length === 2);
+    assert.equal((await first).code, ExportResultCode.FAILED);
+    assert.equal((await second).code, ExportResultCode.FAILED);
+    // Both slots are free again.
+    receiver.respond(undefined);
+    assert.equal((await exportOnce(exporter, makeSpans(1))).code, ExportResultCode.SUCCESS);
+    await exporter.shutdown();
+  }));
 
-test('createOtlpSpanExporter() shutdown() waits no longer than the timeout, aborts and refuses new exports', () => withReceiver(async (receiver) => {
-  const captured = captureDiag();
-  receiver.respond(() => 'hang');
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 600 }), FAST);
-  const pending = exportOnce(exporter, makeSpans(2));
-  await receiver.waitFor((r) => r.requests.length === 1);
-  const started = performance.now();
-  const shutdown = exporter.shutdown();
-  assert.equal(exporter.shutdown(), shutdown, 'shutdown() is idempotent');
-  await shutdown;
-  assert.ok(performance.now() - started < 900, `shutdown took ${performance.now() - started} ms`);
-  assert.equal((await pending).code, ExportResultCode.FAILED);
-  const refused = await exportOnce(exporter, makeSpans(1));
-  assert.equal(refused.code, ExportResultCode.FAILED);
-  assert.equal(receiver.requests.length, 1);
-  const problems = captured.problems();
-  assert.equal(problems.length, 2, problems.join('\n'));
-  assert.match(problems[0]!, /^Dropped 2 spans: the collector at .+ did not answer within \d+ ms$/);
-  assert.equal(problems[1], `Dropped 1 span: the exporter to ${receiver.url}/v1/traces is shut down`);
-}));
+test('createOtlpSpanExporter() shutdown() waits no longer than the timeout, aborts and refuses new exports', () =>
+  withReceiver(async (receiver) => {
+    const captured = captureDiag();
+    receiver.respond(() => 'hang');
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces', { timeoutMillis: 600 }), FAST);
+    const pending = exportOnce(exporter, makeSpans(2));
+    await receiver.waitFor((r) => r.requests.length === 1);
+    const started = performance.now();
+    const shutdown = exporter.shutdown();
+    assert.equal(exporter.shutdown(), shutdown, 'shutdown() is idempotent');
+    await shutdown;
+    assert.ok(performance.now() - started < 900, `shutdown took ${performance.now() - started} ms`);
+    assert.equal((await pending).code, ExportResultCode.FAILED);
+    const refused = await exportOnce(exporter, makeSpans(1));
+    assert.equal(refused.code, ExportResultCode.FAILED);
+    assert.equal(receiver.requests.length, 1);
+    const problems = captured.problems();
+    assert.equal(problems.length, 2, problems.join('\n'));
+    assert.match(problems[0]!, /^Dropped 2 spans: the collector at .+ did not answer within \d+ ms$/);
+    assert.equal(problems[1], `Dropped 1 span: the exporter to ${receiver.url}/v1/traces is shut down`);
+  }));
 
-test('createOtlpSpanExporter() forceFlush() waits for the exports in flight', () => withReceiver(async (receiver) => {
-  receiver.respond((_req, attempt) => attempt === 1 ? { status: 503 } : undefined);
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces'), { ...FAST, initialBackoffMillis: 200 });
-  let done = false;
-  exporter.export(makeSpans(1), () => (done = true));
-  await exporter.forceFlush!();
-  assert.equal(done, true);
-  assert.equal(receiver.spans().length, 1);
-  await exporter.shutdown();
-}));
+test('createOtlpSpanExporter() forceFlush() waits for the exports in flight', () =>
+  withReceiver(async (receiver) => {
+    receiver.respond((_req, attempt) => attempt === 1 ? { status: 503 } : undefined);
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces'), { ...FAST, initialBackoffMillis: 200 });
+    let done = false;
+    exporter.export(makeSpans(1), () => (done = true));
+    await exporter.forceFlush!();
+    assert.equal(done, true);
+    assert.equal(receiver.spans().length, 1);
+    await exporter.shutdown();
+  }));
 
+test('createOtlpSpanExporter() serializes in a task of its own, not in the span.end() that filled the batch', () =>
+  withReceiver(async (receiver) => {
+    // The batch processors call export() from inside span.end(): the request being answered.
+    const [span] = makeSpans(1);
+    let serializedDuringCall = false;
+    let calling = false;
+    const watched = new Proxy(span!, {
+      get(target, key, receiverArg) {
+        if (calling && key === 'name') serializedDuringCall = true;
+        return Reflect.get(target, key, receiverArg);
+      },
+    });
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces'), FAST);
+    const seen: { result?: ExportResult } = {};
+    calling = true;
+    exporter.export([watched], (result) => (seen.result = result));
+    calling = false;
+    assert.equal(serializedDuringCall, false);
+    const beforeFlush = seen.result;
+    assert.equal(beforeFlush, undefined);
+    // forceFlush() waits for an export accepted but not yet started as well.
+    await exporter.forceFlush!();
+    assert.equal(seen.result?.code, ExportResultCode.SUCCESS);
+    assert.deepEqual(receiver.spans().map((s) => s.name), ['GET /rolldice']);
+    await exporter.shutdown();
+  }));
 
-test('createOtlpSpanExporter() serializes in a task of its own, not in the span.end() that filled the batch', () => withReceiver(async (receiver) => {
-  // The batch processors call export() from inside span.end(): the request being answered.
-  const [span] = makeSpans(1);
-  let serializedDuringCall = false;
-  let calling = false;
-  const watched = new Proxy(span!, {
-    get(target, key, receiverArg) {
-      if (calling && key === 'name') serializedDuringCall = true;
-      return Reflect.get(target, key, receiverArg);
-    },
-  });
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces'), FAST);
-  const seen: { result?: ExportResult } = {};
-  calling = true;
-  exporter.export([watched], (result) => (seen.result = result));
-  calling = false;
-  assert.equal(serializedDuringCall, false);
-  const beforeFlush = seen.result;
-  assert.equal(beforeFlush, undefined);
-  // forceFlush() waits for an export accepted but not yet started as well.
-  await exporter.forceFlush!();
-  assert.equal(seen.result?.code, ExportResultCode.SUCCESS);
-  assert.deepEqual(receiver.spans().map((s) => s.name), ['GET /rolldice']);
-  await exporter.shutdown();
-}));
+test('createOtlpSpanExporter() reports dropped spans at most once per interval', () =>
+  withReceiver(async (receiver) => {
+    let now = 0;
+    const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
+    const reports: string[] = [];
+    receiver.respond(() => ({ status: 404 }));
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces'), {
+      ...FAST,
+      now: () => now,
+      lossReportIntervalMillis: 10_000,
+      setTimer: (fn, millis) => {
+        const timer = { at: now + millis, fn, cancelled: false };
+        timers.push(timer);
+        return () => (timer.cancelled = true);
+      },
+      reportLoss: (message) => reports.push(message),
+    });
+    const url = `${receiver.url}/v1/traces`;
+    await exportOnce(exporter, makeSpans(2));
+    assert.deepEqual(reports, [`Dropped 2 spans: the collector at ${url} answered 404 Not Found`]);
+    now = 1000;
+    await exportOnce(exporter, makeSpans(3));
+    now = 2000;
+    await exportOnce(exporter, makeSpans(1));
+    assert.equal(reports.length, 1, 'nothing more within the interval');
+    assert.equal(timers.length, 1, 'one timer for the summary');
+    assert.equal(timers[0]!.at, 10_000);
+    now = 10_000;
+    timers[0]!.fn();
+    assert.deepEqual(reports.slice(1), [`Dropped 4 spans: the collector at ${url} answered 404 Not Found`]);
+    // Pending at shutdown: reported then, with each reason counted.
+    now = 12_000;
+    await exportOnce(exporter, makeSpans(1));
+    receiver.respond(() => ({ status: 413 }));
+    await exportOnce(exporter, makeSpans(2));
+    assert.equal(reports.length, 2);
+    await exporter.shutdown();
+    assert.equal(timers[1]!.cancelled, true);
+    assert.deepEqual(reports.slice(2), [
+      `Dropped 3 spans: 1 as the collector at ${url} answered 404 Not Found; 2 as the collector at ${url} answered 413 Content Too Large`,
+    ]);
+  }));
 
-test('createOtlpSpanExporter() reports dropped spans at most once per interval', () => withReceiver(async (receiver) => {
-  let now = 0;
-  const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
-  const reports: string[] = [];
-  receiver.respond(() => ({ status: 404 }));
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces'), {
-    ...FAST,
-    now: () => now,
-    lossReportIntervalMillis: 10_000,
-    setTimer: (fn, millis) => {
-      const timer = { at: now + millis, fn, cancelled: false };
-      timers.push(timer);
-      return () => (timer.cancelled = true);
-    },
-    reportLoss: (message) => reports.push(message),
-  });
-  const url = `${receiver.url}/v1/traces`;
-  await exportOnce(exporter, makeSpans(2));
-  assert.deepEqual(reports, [`Dropped 2 spans: the collector at ${url} answered 404 Not Found`]);
-  now = 1000;
-  await exportOnce(exporter, makeSpans(3));
-  now = 2000;
-  await exportOnce(exporter, makeSpans(1));
-  assert.equal(reports.length, 1, 'nothing more within the interval');
-  assert.equal(timers.length, 1, 'one timer for the summary');
-  assert.equal(timers[0]!.at, 10_000);
-  now = 10_000;
-  timers[0]!.fn();
-  assert.deepEqual(reports.slice(1), [`Dropped 4 spans: the collector at ${url} answered 404 Not Found`]);
-  // Pending at shutdown: reported then, with each reason counted.
-  now = 12_000;
-  await exportOnce(exporter, makeSpans(1));
-  receiver.respond(() => ({ status: 413 }));
-  await exportOnce(exporter, makeSpans(2));
-  assert.equal(reports.length, 2);
-  await exporter.shutdown();
-  assert.equal(timers[1]!.cancelled, true);
-  assert.deepEqual(reports.slice(2), [
-    `Dropped 3 spans: 1 as the collector at ${url} answered 404 Not Found; 2 as the collector at ${url} answered 413 Content Too Large`,
-  ]);
-}));
+test('createOtlpSpanExporter() works behind a SimpleSpanProcessor', () =>
+  withReceiver(async (receiver) => {
+    const exporter = createOtlpSpanExporter(
+      config(receiver, 'traces', { protocol: 'http/json', compression: 'gzip' }),
+      FAST,
+    );
+    const provider = new TracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
+    provider.getTracer('rolldice').startSpan('roll').end();
+    await provider.forceFlush();
+    await provider.shutdown();
+    assert.deepEqual(receiver.spans().map((s) => s.name), ['roll']);
+    assert.equal(receiver.spans()[0].resource['service.name'], 'rolldice-test');
+  }));
 
-test('createOtlpSpanExporter() works behind a SimpleSpanProcessor', () => withReceiver(async (receiver) => {
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces', { protocol: 'http/json', compression: 'gzip' }), FAST);
-  const provider = new TracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-  provider.getTracer('rolldice').startSpan('roll').end();
-  await provider.forceFlush();
-  await provider.shutdown();
-  assert.deepEqual(receiver.spans().map((s) => s.name), ['roll']);
-  assert.equal(receiver.spans()[0].resource['service.name'], 'rolldice-test');
-}));
+test('createOtlpMetricExporter() works behind a PeriodicExportingMetricReader', () =>
+  withReceiver(async (receiver) => {
+    const exporter = createOtlpMetricExporter(config(receiver, 'metrics'), 'delta', FAST);
+    const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
+    const provider = new MeterProvider({ resource, readers: [reader] });
+    provider.getMeter('rolldice').createCounter('rolls').add(3);
+    await provider.forceFlush();
+    await provider.shutdown();
+    const [metric] = receiver.metrics();
+    assert.equal(metric.name, 'rolls');
+    assert.equal(metric.sum.aggregationTemporality, 1, 'delta');
+    assert.equal(metric.sum.dataPoints[0].asDouble, 3);
+  }));
 
-test('createOtlpMetricExporter() works behind a PeriodicExportingMetricReader', () => withReceiver(async (receiver) => {
-  const exporter = createOtlpMetricExporter(config(receiver, 'metrics'), 'delta', FAST);
-  const reader = new PeriodicExportingMetricReader({ exporter, exportIntervalMillis: 3_600_000 });
-  const provider = new MeterProvider({ resource, readers: [reader] });
-  provider.getMeter('rolldice').createCounter('rolls').add(3);
-  await provider.forceFlush();
-  await provider.shutdown();
-  const [metric] = receiver.metrics();
-  assert.equal(metric.name, 'rolls');
-  assert.equal(metric.sum.aggregationTemporality, 1, 'delta');
-  assert.equal(metric.sum.dataPoints[0].asDouble, 3);
-}));
-
-test('createOtlpLogExporter() works behind a SimpleLogRecordProcessor', () => withReceiver(async (receiver) => {
-  const exporter = createOtlpLogExporter(config(receiver, 'logs'), FAST);
-  const provider = new LoggerProvider({ resource, processors: [new SimpleLogRecordProcessor({ exporter })] });
-  provider.getLogger('rolldice').emit({ body: 'Rolled 4', severityNumber: SeverityNumber.INFO });
-  await provider.forceFlush();
-  await provider.shutdown();
-  assert.deepEqual(receiver.logRecords().map((r) => r.bodyValue), ['Rolled 4']);
-}));
+test('createOtlpLogExporter() works behind a SimpleLogRecordProcessor', () =>
+  withReceiver(async (receiver) => {
+    const exporter = createOtlpLogExporter(config(receiver, 'logs'), FAST);
+    const provider = new LoggerProvider({ resource, processors: [new SimpleLogRecordProcessor({ exporter })] });
+    provider.getLogger('rolldice').emit({ body: 'Rolled 4', severityNumber: SeverityNumber.INFO });
+    await provider.forceFlush();
+    await provider.shutdown();
+    assert.deepEqual(receiver.logRecords().map((r) => r.bodyValue), ['Rolled 4']);
+  }));
 
 test('createOtlpMetricExporter() selects temporality per preference as the spec says', () => {
   const { DELTA: D, CUMULATIVE: C } = AggregationTemporality;
@@ -591,9 +661,10 @@ test('createOtlpMetricExporter() selects temporality per preference as the spec 
   }
 });
 
-test('createOtlpSpanExporter() sends nothing for an empty batch', () => withReceiver(async (receiver) => {
-  const exporter = createOtlpSpanExporter(config(receiver, 'traces'), FAST);
-  assert.equal((await exportOnce(exporter, [])).code, ExportResultCode.SUCCESS);
-  assert.equal(receiver.requests.length, 0);
-  await exporter.shutdown();
-}));
+test('createOtlpSpanExporter() sends nothing for an empty batch', () =>
+  withReceiver(async (receiver) => {
+    const exporter = createOtlpSpanExporter(config(receiver, 'traces'), FAST);
+    assert.equal((await exportOnce(exporter, [])).code, ExportResultCode.SUCCESS);
+    assert.equal(receiver.requests.length, 0);
+    await exporter.shutdown();
+  }));

@@ -47,8 +47,14 @@ test('describeErrorBody() reads Status.message from protobuf, JSON and text answ
   // google.rpc.Status { code: 3, message: "bad span", details: [Any{}] }
   const status = new Uint8Array([0x08, 0x03, 0x12, message.length, ...message, 0x1a, 0x00]);
   assert.equal(describeErrorBody(status, 'application/x-protobuf'), 'bad span');
-  assert.equal(describeErrorBody(new TextEncoder().encode('{"code":3,"message":"bad json"}'), 'application/json; charset=utf-8'), 'bad json');
-  assert.equal(describeErrorBody(new TextEncoder().encode('  upstream\nunavailable '), 'text/plain'), 'upstream unavailable');
+  assert.equal(
+    describeErrorBody(new TextEncoder().encode('{"code":3,"message":"bad json"}'), 'application/json; charset=utf-8'),
+    'bad json',
+  );
+  assert.equal(
+    describeErrorBody(new TextEncoder().encode('  upstream\nunavailable '), 'text/plain'),
+    'upstream unavailable',
+  );
   assert.equal(describeErrorBody(new Uint8Array([0x12, 0x09, 0x61]), 'application/x-protobuf'), undefined, 'truncated');
   assert.equal(describeErrorBody(new TextEncoder().encode('<html>'), 'text/html'), '<html>');
   assert.equal(describeErrorBody(new Uint8Array(0), 'text/plain'), undefined);
@@ -60,58 +66,83 @@ test('withoutCredentials() drops credentials from an endpoint', () => {
   assert.equal(withoutCredentials('http://127.0.0.1:4318/v1/logs'), 'http://127.0.0.1:4318/v1/logs');
 });
 
-test('createFetchTransport() classifies 2xx, retryable and permanent answers', () => withReceiver(async (receiver) => {
-  const bodies: string[] = [];
-  const transport = transportTo(receiver, { onSuccessBody: (body) => bodies.push(new TextDecoder().decode(body)) });
-  assert.deepEqual(await transport.send(BODY, 1000), { status: 'success' });
-  assert.deepEqual(bodies, ['{}'], 'the 2xx body goes to onSuccessBody');
+test('createFetchTransport() classifies 2xx, retryable and permanent answers', () =>
+  withReceiver(async (receiver) => {
+    const bodies: string[] = [];
+    const transport = transportTo(receiver, { onSuccessBody: (body) => bodies.push(new TextDecoder().decode(body)) });
+    assert.deepEqual(await transport.send(BODY, 1000), { status: 'success' });
+    assert.deepEqual(bodies, ['{}'], 'the 2xx body goes to onSuccessBody');
 
-  receiver.respond(() => ({ status: 429, headers: { 'retry-after': '7' } }));
-  const throttled = await transport.send(BODY, 1000);
-  assert.equal(throttled.status, 'retryable');
-  assert.equal(throttled.status === 'retryable' && throttled.retryInMillis, 7000);
+    receiver.respond(() => ({ status: 429, headers: { 'retry-after': '7' } }));
+    const throttled = await transport.send(BODY, 1000);
+    assert.equal(throttled.status, 'retryable');
+    assert.equal(throttled.status === 'retryable' && throttled.retryInMillis, 7000);
 
-  receiver.respond(() => ({ status: 415, headers: { 'content-type': 'application/json' }, body: '{"message":"no"}' }));
-  const rejected = await transport.send(BODY, 1000);
-  assert.equal(rejected.status, 'failure');
-  assert.equal(
-    reasonOf(rejected.status === 'failure' && rejected.error),
-    `the collector at ${receiver.url}/v1/traces answered 415 Unsupported Media Type: no`,
-  );
-  assert.equal((rejected as { error: Error }).error.message, `The collector at ${receiver.url}/v1/traces answered 415 Unsupported Media Type: no`);
-}));
+    receiver.respond(() => ({
+      status: 415,
+      headers: { 'content-type': 'application/json' },
+      body: '{"message":"no"}',
+    }));
+    const rejected = await transport.send(BODY, 1000);
+    assert.equal(rejected.status, 'failure');
+    assert.equal(
+      reasonOf(rejected.status === 'failure' && rejected.error),
+      `the collector at ${receiver.url}/v1/traces answered 415 Unsupported Media Type: no`,
+    );
+    assert.equal(
+      (rejected as { error: Error }).error.message,
+      `The collector at ${receiver.url}/v1/traces answered 415 Unsupported Media Type: no`,
+    );
+  }));
 
-test('createFetchTransport() sets content-type, content-encoding and user-agent over configured headers', () => withReceiver(async (receiver) => {
-  const transport = transportTo(receiver, {
-    contentType: 'application/x-protobuf',
-    compression: 'gzip',
-    headers: { 'Content-Type': 'text/plain', 'x-api-key': 'k' },
-  });
-  await transport.send(new Uint8Array(0), 1000);
-  const [request] = receiver.requests;
-  assert.equal(request!.contentType, 'application/x-protobuf');
-  assert.equal(request!.contentEncoding, 'gzip');
-  assert.equal(request!.headers['user-agent'], 'test/1');
-  assert.equal(request!.headers['x-api-key'], 'k');
-}));
+test('createFetchTransport() sets content-type, content-encoding and user-agent over configured headers', () =>
+  withReceiver(async (receiver) => {
+    const transport = transportTo(receiver, {
+      contentType: 'application/x-protobuf',
+      compression: 'gzip',
+      headers: { 'Content-Type': 'text/plain', 'x-api-key': 'k' },
+    });
+    await transport.send(new Uint8Array(0), 1000);
+    const [request] = receiver.requests;
+    assert.equal(request!.contentType, 'application/x-protobuf');
+    assert.equal(request!.contentEncoding, 'gzip');
+    assert.equal(request!.headers['user-agent'], 'test/1');
+    assert.equal(request!.headers['x-api-key'], 'k');
+  }));
 
-test('createFetchTransport({ streamBody }) sends the bytes whole, with their Content-Length, not chunked', () => withReceiver(async (receiver) => {
-  // ExportTraceServiceRequest { resource_spans { schema_url: 200 000 letters } }: a collector decodes it.
-  const varint = (n: number): number[] => (n < 128 ? [n] : [(n & 0x7f) | 0x80, ...varint(Math.floor(n / 128))]);
-  const schemaUrl = [0x1a, ...varint(200_000), ...new Uint8Array(200_000).fill(0x61)];
-  const payload = new Uint8Array([0x0a, ...varint(schemaUrl.length), ...schemaUrl]);
-  for (const compression of ['none', 'gzip'] as const) {
-    const transport = transportTo(receiver, { contentType: 'application/x-protobuf', compression, streamBody: true });
-    assert.deepEqual(await transport.send(payload, 5000), { status: 'success' });
-    assert.deepEqual(await transport.send(payload, 5000), { status: 'success' }, 'a second request, on the same connection');
-  }
-  assert.equal(receiver.requests.length, 4);
-  for (const request of receiver.requests) {
-    assert.deepEqual(request.body, payload, `${request.contentEncoding ?? 'identity'}: the same bytes`);
-    assert.equal(request.headers['content-length'], String(request.rawBody.length));
-    assert.equal(request.headers['transfer-encoding'], undefined);
-  }
-}), { skip: currentRuntime === 'deno' && "Deno's fetch sends a stream chunked whatever Content-Length says (deno 2.9.6); the service streams bodies on Node only" });
+test(
+  'createFetchTransport({ streamBody }) sends the bytes whole, with their Content-Length, not chunked',
+  () =>
+    withReceiver(async (receiver) => {
+      // ExportTraceServiceRequest { resource_spans { schema_url: 200 000 letters } }: a collector decodes it.
+      const varint = (n: number): number[] => (n < 128 ? [n] : [(n & 0x7f) | 0x80, ...varint(Math.floor(n / 128))]);
+      const schemaUrl = [0x1a, ...varint(200_000), ...new Uint8Array(200_000).fill(0x61)];
+      const payload = new Uint8Array([0x0a, ...varint(schemaUrl.length), ...schemaUrl]);
+      for (const compression of ['none', 'gzip'] as const) {
+        const transport = transportTo(receiver, {
+          contentType: 'application/x-protobuf',
+          compression,
+          streamBody: true,
+        });
+        assert.deepEqual(await transport.send(payload, 5000), { status: 'success' });
+        assert.deepEqual(
+          await transport.send(payload, 5000),
+          { status: 'success' },
+          'a second request, on the same connection',
+        );
+      }
+      assert.equal(receiver.requests.length, 4);
+      for (const request of receiver.requests) {
+        assert.deepEqual(request.body, payload, `${request.contentEncoding ?? 'identity'}: the same bytes`);
+        assert.equal(request.headers['content-length'], String(request.rawBody.length));
+        assert.equal(request.headers['transfer-encoding'], undefined);
+      }
+    }),
+  {
+    skip: currentRuntime === 'deno' &&
+      "Deno's fetch sends a stream chunked whatever Content-Length says (deno 2.9.6); the service streams bodies on Node only",
+  },
+);
 
 test('createFetchTransport({ streamBody }) answers a 307 or 308 by sending the bytes again, redirects followed', async () => {
   for (const status of [307, 308]) {
@@ -123,7 +154,10 @@ test('createFetchTransport({ streamBody }) answers a 307 or 308 by sending the b
       const transport = transportTo(receiver, { streamBody: true });
       assert.deepEqual(await transport.send(BODY, 5000), { status: 'success' }, `${status}`);
       const delivered = receiver.requests.filter((request) => request.responseStatus === 200);
-      assert.deepEqual(delivered.map((request) => [request.path, new TextDecoder().decode(request.body)]), [['/v1/logs', new TextDecoder().decode(BODY)]]);
+      assert.deepEqual(delivered.map((request) => [request.path, new TextDecoder().decode(request.body)]), [[
+        '/v1/logs',
+        new TextDecoder().decode(BODY),
+      ]]);
       assert.equal(receiver.requests.at(-1), delivered[0], 'nothing sent after the delivery');
     });
   }
@@ -136,34 +170,42 @@ test('createFetchTransport() refuses a request over the 20 MiB OTLP limit withou
   assert.match(reasonOf((response as { error: Error }).error), /over the 20971520-byte OTLP limit/);
 });
 
-test('createFetchTransport() makes a refused connection retryable and a silent collector a failure', () => withReceiver(async (receiver) => {
-  receiver.respond(() => 'hang');
-  const transport = transportTo(receiver);
-  const started = performance.now();
-  const silent = await transport.send(BODY, 200);
-  assert.ok(performance.now() - started < 600);
-  assert.equal(silent.status, 'failure');
-  assert.equal(reasonOf((silent as { error: Error }).error), `the collector at ${receiver.url}/v1/traces did not answer within 200 ms`);
+test('createFetchTransport() makes a refused connection retryable and a silent collector a failure', () =>
+  withReceiver(async (receiver) => {
+    receiver.respond(() => 'hang');
+    const transport = transportTo(receiver);
+    const started = performance.now();
+    const silent = await transport.send(BODY, 200);
+    assert.ok(performance.now() - started < 600);
+    assert.equal(silent.status, 'failure');
+    assert.equal(
+      reasonOf((silent as { error: Error }).error),
+      `the collector at ${receiver.url}/v1/traces did not answer within 200 ms`,
+    );
 
-  const closed = await startOtlpReceiver();
-  await closed.close();
-  const refused = await transportTo(closed).send(BODY, 1000);
-  assert.equal(refused.status, 'retryable');
-  assert.match(reasonOf((refused as { error: Error }).error), new RegExp(`^could not reach the collector at ${closed.url}/v1/traces: `));
-}));
+    const closed = await startOtlpReceiver();
+    await closed.close();
+    const refused = await transportTo(closed).send(BODY, 1000);
+    assert.equal(refused.status, 'retryable');
+    assert.match(
+      reasonOf((refused as { error: Error }).error),
+      new RegExp(`^could not reach the collector at ${closed.url}/v1/traces: `),
+    );
+  }));
 
-test('createFetchTransport() shutdown() aborts requests in flight and refuses new ones', () => withReceiver(async (receiver) => {
-  receiver.respond(() => 'hang');
-  const transport = transportTo(receiver);
-  const pending = transport.send(BODY, 5000);
-  await receiver.waitFor((r) => r.requests.length === 1);
-  transport.shutdown();
-  const response = await pending;
-  assert.equal(response.status, 'failure');
-  assert.match(reasonOf((response as { error: Error }).error), /shut down before the collector/);
-  assert.equal((await transport.send(BODY, 5000)).status, 'failure');
-  assert.equal(receiver.requests.length, 1);
-}));
+test('createFetchTransport() shutdown() aborts requests in flight and refuses new ones', () =>
+  withReceiver(async (receiver) => {
+    receiver.respond(() => 'hang');
+    const transport = transportTo(receiver);
+    const pending = transport.send(BODY, 5000);
+    await receiver.waitFor((r) => r.requests.length === 1);
+    transport.shutdown();
+    const response = await pending;
+    assert.equal(response.status, 'failure');
+    assert.match(reasonOf((response as { error: Error }).error), /shut down before the collector/);
+    assert.equal((await transport.send(BODY, 5000)).status, 'failure');
+    assert.equal(receiver.requests.length, 1);
+  }));
 
 /** A transport that answers from a script and records the time budget of each attempt. */
 function scripted(responses: ExportResponse[]) {
@@ -185,7 +227,10 @@ function captureDebug() {
   const messages: string[] = [];
   // Not the API's own "Registered a global for diag" line.
   const log = (message: string) => void (message.startsWith('@opentelemetry/api:') || messages.push(message));
-  diag.setLogger({ error: log, warn: log, info: log, debug: log, verbose: log }, { logLevel: DiagLogLevel.ALL, suppressOverrideMessage: true });
+  diag.setLogger({ error: log, warn: log, info: log, debug: log, verbose: log }, {
+    logLevel: DiagLogLevel.ALL,
+    suppressOverrideMessage: true,
+  });
   return messages;
 }
 
@@ -195,7 +240,13 @@ test('createRetryingTransport() backs off exponentially with jitter within the d
     const { transport, budgets } = scripted([RETRY, RETRY, RETRY]);
     let draw = 0;
     const random = () => [0, 0.9999, 0.5][draw++]!;
-    const retrying = createRetryingTransport(transport, { initialBackoffMillis: 20, backoffMultiplier: 2, maxBackoffMillis: 50, jitter: 0.2, random });
+    const retrying = createRetryingTransport(transport, {
+      initialBackoffMillis: 20,
+      backoffMultiplier: 2,
+      maxBackoffMillis: 50,
+      jitter: 0.2,
+      random,
+    });
     assert.deepEqual(await retrying.send(BODY, 2000), { status: 'success' });
     assert.equal(budgets.length, 4);
     assert.ok(budgets[0]! > 1990 && budgets[0]! <= 2000);
@@ -222,7 +273,10 @@ test('createRetryingTransport() honours Retry-After and gives up when it is past
   assert.ok(performance.now() - started < 300, 'Retry-After: 0 retries at once; 5 s is past the deadline, no wait');
   assert.equal(budgets.length, 2);
   assert.equal(response.status, 'failure');
-  assert.equal(reasonOf((response as { error: Error }).error), 'busy; it asked to retry after 5 s, past the 1 s export timeout');
+  assert.equal(
+    reasonOf((response as { error: Error }).error),
+    'busy; it asked to retry after 5 s, past the 1 s export timeout',
+  );
 });
 
 test('createRetryingTransport() returns a permanent failure after one attempt', async () => {
@@ -241,7 +295,10 @@ test('createRetryingTransport() stops when the deadline passes and says after ho
   assert.ok(elapsed < 260, `took ${elapsed} ms`);
   // 30 + 45 + 67.5 = 142.5 ms of pauses; the fourth (101 ms) would pass 200 ms.
   assert.equal(budgets.length, 4);
-  assert.equal(reasonOf((response as { error: Error }).error), 'busy; gave up after 4 attempts, as the 200 ms export timeout ran out');
+  assert.equal(
+    reasonOf((response as { error: Error }).error),
+    'busy; gave up after 4 attempts, as the 200 ms export timeout ran out',
+  );
 });
 
 test('createRetryingTransport() names the retries when the last attempt times out, even a little early', async () => {
@@ -249,13 +306,19 @@ test('createRetryingTransport() names the retries when the last attempt times ou
   // as timers rounded to whole milliseconds can.
   const timeout: ExportResponse = {
     status: 'failure',
-    error: Object.assign(new Error('The collector did not answer within 2 ms'), { reason: 'the collector did not answer within 2 ms', timedOut: true }),
+    error: Object.assign(new Error('The collector did not answer within 2 ms'), {
+      reason: 'the collector did not answer within 2 ms',
+      timedOut: true,
+    }),
   };
   const { transport, budgets } = scripted([RETRY, timeout]);
   const retrying = createRetryingTransport(transport, { initialBackoffMillis: 0, jitter: 0, now: () => 0 });
   const response = await retrying.send(BODY, 800);
   assert.equal(budgets.length, 2);
-  assert.equal(reasonOf((response as { error: Error }).error), 'busy; gave up after 2 attempts, as the 800 ms export timeout ran out');
+  assert.equal(
+    reasonOf((response as { error: Error }).error),
+    'busy; gave up after 2 attempts, as the 800 ms export timeout ran out',
+  );
 });
 
 test('createRetryingTransport() shutdown() ends a pause at once and shuts the transport down', async () => {
@@ -296,7 +359,12 @@ function fakeClock() {
 test('createLossReporter() reports the first loss at once, then sums per interval', () => {
   const clock = fakeClock();
   const reports: string[] = [];
-  const losses = createLossReporter({ noun: ['span', 'spans'], intervalMillis: 10_000, ...clock, report: (m) => reports.push(m) });
+  const losses = createLossReporter({
+    noun: ['span', 'spans'],
+    intervalMillis: 10_000,
+    ...clock,
+    report: (m) => reports.push(m),
+  });
   losses.record(1, 'the collector answered 503');
   assert.deepEqual(reports, ['Dropped 1 span: the collector answered 503']);
   clock.advance(3000);
@@ -309,11 +377,17 @@ test('createLossReporter() reports the first loss at once, then sums per interva
   clock.advance(3999);
   assert.equal(reports.length, 1);
   clock.advance(1);
-  assert.deepEqual(reports.slice(1), ['Dropped 7 spans: 5 as the collector answered 503; 2 as the collector did not answer']);
+  assert.deepEqual(reports.slice(1), [
+    'Dropped 7 spans: 5 as the collector answered 503; 2 as the collector did not answer',
+  ]);
   clock.advance(60_000);
   assert.equal(reports.length, 2, 'nothing to report, nothing said');
   losses.record(4, 'the collector answered 503');
-  assert.deepEqual(reports.slice(2), ['Dropped 4 spans: the collector answered 503'], 'a quiet interval later: at once');
+  assert.deepEqual(
+    reports.slice(2),
+    ['Dropped 4 spans: the collector answered 503'],
+    'a quiet interval later: at once',
+  );
 });
 
 test('createLossReporter() flush() reports what is pending, then reports at once', () => {
@@ -356,23 +430,27 @@ test('createFetchTransport() refuses an unusable URL at once instead of retrying
     assert.deepEqual(messages, ['Cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https']);
     const response = await transport.send(BODY, 1000);
     assert.equal(response.status, 'failure');
-    assert.equal(reasonOf((response as { error: Error }).error), 'cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https');
+    assert.equal(
+      reasonOf((response as { error: Error }).error),
+      'cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https',
+    );
   } finally {
     diag.disable();
   }
 });
 
-test('createFetchTransport() skips an invalid header with a diagnostic and sends the rest', () => withReceiver(async (receiver) => {
-  const messages = captureDebug();
-  try {
-    const transport = transportTo(receiver, { headers: { 'bad name': 'x', 'x-good': 'yes', 'x-bad-value': 'a\nb' } });
-    assert.deepEqual(messages, [
-      'Ignoring the OTLP header "bad name": not a valid HTTP header name and value',
-      'Ignoring the OTLP header "x-bad-value": not a valid HTTP header name and value',
-    ]);
-    assert.equal((await transport.send(BODY, 1000)).status, 'success');
-    assert.equal(receiver.requests[0]!.headers['x-good'], 'yes');
-  } finally {
-    diag.disable();
-  }
-}));
+test('createFetchTransport() skips an invalid header with a diagnostic and sends the rest', () =>
+  withReceiver(async (receiver) => {
+    const messages = captureDebug();
+    try {
+      const transport = transportTo(receiver, { headers: { 'bad name': 'x', 'x-good': 'yes', 'x-bad-value': 'a\nb' } });
+      assert.deepEqual(messages, [
+        'Ignoring the OTLP header "bad name": not a valid HTTP header name and value',
+        'Ignoring the OTLP header "x-bad-value": not a valid HTTP header name and value',
+      ]);
+      assert.equal((await transport.send(BODY, 1000)).status, 'success');
+      assert.equal(receiver.requests[0]!.headers['x-good'], 'yes');
+    } finally {
+      diag.disable();
+    }
+  }));

@@ -4,7 +4,15 @@
  * alike, and present in what is exported and what is injected downstream.
  */
 import assert from 'node:assert/strict';
-import { context, INVALID_SPAN_CONTEXT, ROOT_CONTEXT, type Span, type SpanContext, trace, TraceFlags } from '@opentelemetry/api';
+import {
+  context,
+  INVALID_SPAN_CONTEXT,
+  ROOT_CONTEXT,
+  type Span,
+  type SpanContext,
+  trace,
+  TraceFlags,
+} from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
 import {
   AlwaysOnSampler,

@@ -26,14 +26,22 @@ test('setupTelemetry() prints spans, logs and metrics to stdout as OTLP/JSON on 
   assert.equal((await app(new Request('http://localhost/rolldice/Alice'))).status, 200);
   await telemetry.shutdown();
   const documents = stdout.map((text) => JSON.parse(text));
-  const spans = documents.flatMap((d) => d.resourceSpans ?? []).flatMap((r: any) => r.scopeSpans).flatMap((s: any) => s.spans);
-  const logs = documents.flatMap((d) => d.resourceLogs ?? []).flatMap((r: any) => r.scopeLogs).flatMap((s: any) => s.logRecords);
-  const metrics = documents.flatMap((d) => d.resourceMetrics ?? []).flatMap((r: any) => r.scopeMetrics).flatMap((s: any) => s.metrics);
+  const spans = documents.flatMap((d) => d.resourceSpans ?? []).flatMap((r: any) => r.scopeSpans).flatMap((s: any) =>
+    s.spans
+  );
+  const logs = documents.flatMap((d) => d.resourceLogs ?? []).flatMap((r: any) => r.scopeLogs).flatMap((s: any) =>
+    s.logRecords
+  );
+  const metrics = documents.flatMap((d) => d.resourceMetrics ?? []).flatMap((r: any) => r.scopeMetrics).flatMap((
+    s: any,
+  ) => s.metrics);
   assert.deepEqual(spans.map((s: any) => s.name).sort(), ['GET /rolldice/{player}', 'roll']);
   assert.equal(logs[0].body.stringValue, 'Alice is rolling the dice');
   assert.deepEqual(metrics.map((m: any) => m.name).sort(), ['dice.rolls', 'http.server.request.duration']);
   const traces = documents.find((d) => d.resourceSpans);
-  const resource = Object.fromEntries(traces.resourceSpans[0].resource.attributes.map((a: any) => [a.key, a.value.stringValue]));
+  const resource = Object.fromEntries(
+    traces.resourceSpans[0].resource.attributes.map((a: any) => [a.key, a.value.stringValue]),
+  );
   assert.equal(resource['service.name'], 'dice');
 });
 
@@ -67,7 +75,7 @@ test('setupTelemetry() with OTEL_TRACES_SAMPLER=always_off records no spans but 
   assert.match(text, /dice\.rolls/);
 });
 
-test('setupTelemetry() sends the SDK\'s diagnostics to stderr at OTEL_LOG_LEVEL', () => {
+test("setupTelemetry() sends the SDK's diagnostics to stderr at OTEL_LOG_LEVEL", () => {
   const { stderr } = setup({ OTEL_LOG_LEVEL: 'warn' });
   diag.warn('something odd');
   diag.info('not shown');

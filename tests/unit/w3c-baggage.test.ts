@@ -52,7 +52,7 @@ const big = (key: string, length: number) => `${key}=${'x'.repeat(length - key.l
 
 const CASES: { name: string; lines: string[]; entries: Entry[]; sent: string | null }[] = [
   {
-    name: 'reads the spec\'s single-header example',
+    name: "reads the spec's single-header example",
     lines: ['userId=alice,serverNode=DF%2028,isProduction=false'],
     entries: [['userId', 'alice'], ['serverNode', 'DF 28'], ['isProduction', 'false']],
     sent: 'userId=alice,serverNode=DF%2028,isProduction=false',
@@ -72,14 +72,33 @@ const CASES: { name: string; lines: string[]; entries: Entry[]; sent: string | n
   {
     name: 'keeps properties, without their optional whitespace',
     lines: ['key1=value1;property1;property2, key2 = value2, key3=value3; propertyKey = propertyValue'],
-    entries: [['key1', 'value1', 'property1;property2'], ['key2', 'value2'], ['key3', 'value3', 'propertyKey=propertyValue']],
+    entries: [['key1', 'value1', 'property1;property2'], ['key2', 'value2'], [
+      'key3',
+      'value3',
+      'propertyKey=propertyValue',
+    ]],
     sent: 'key1=value1;property1;property2,key2=value2,key3=value3;propertyKey=propertyValue',
   },
-  { name: 'percent-decodes UTF-8 values', lines: ['name=Ren%C3%A9%20M'], entries: [['name', 'René M']], sent: 'name=Ren%C3%A9%20M' },
+  {
+    name: 'percent-decodes UTF-8 values',
+    lines: ['name=Ren%C3%A9%20M'],
+    entries: [['name', 'René M']],
+    sent: 'name=Ren%C3%A9%20M',
+  },
   { name: 'keeps = inside a value', lines: ['k=a=b'], entries: [['k', 'a=b']], sent: 'k=a%3Db' },
   { name: 'keeps an empty value', lines: ['k=,j=1'], entries: [['k', ''], ['j', '1']], sent: 'k=,j=1' },
-  { name: 'takes keys as they are, without percent-decoding', lines: ['a%41=1'], entries: [['a%41', '1']], sent: 'a%41=1' },
-  { name: 'sends any token key unchanged', lines: ["a#b$c&d'e+f^g`h|i~j!k*l=1"], entries: [["a#b$c&d'e+f^g`h|i~j!k*l", '1']], sent: "a#b$c&d'e+f^g`h|i~j!k*l=1" },
+  {
+    name: 'takes keys as they are, without percent-decoding',
+    lines: ['a%41=1'],
+    entries: [['a%41', '1']],
+    sent: 'a%41=1',
+  },
+  {
+    name: 'sends any token key unchanged',
+    lines: ["a#b$c&d'e+f^g`h|i~j!k*l=1"],
+    entries: [["a#b$c&d'e+f^g`h|i~j!k*l", '1']],
+    sent: "a#b$c&d'e+f^g`h|i~j!k*l=1",
+  },
   { name: 'drops a key with a space', lines: ['a b=1,c=2'], entries: [['c', '2']], sent: 'c=2' },
   { name: 'drops a key with a separator', lines: ['(x)=1,c=2'], entries: [['c', '2']], sent: 'c=2' },
   { name: 'drops an empty key', lines: ['=1,c=2'], entries: [['c', '2']], sent: 'c=2' },
@@ -88,15 +107,35 @@ const CASES: { name: string; lines: string[]; entries: Entry[]; sent: string | n
   { name: 'drops a value with a backslash', lines: ['a=x\\y,c=2'], entries: [['c', '2']], sent: 'c=2' },
   { name: 'drops a malformed percent-encoding', lines: ['a=%zz,b=%E0%A4%A,c=2'], entries: [['c', '2']], sent: 'c=2' },
   { name: 'drops a member without =', lines: ['novalue,c=2'], entries: [['c', '2']], sent: 'c=2' },
-  { name: 'drops a member with an invalid property', lines: ['a=1;p q,b=2;,c=2;ok'], entries: [['c', '2', 'ok']], sent: 'c=2;ok' },
+  {
+    name: 'drops a member with an invalid property',
+    lines: ['a=1;p q,b=2;,c=2;ok'],
+    entries: [['c', '2', 'ok']],
+    sent: 'c=2;ok',
+  },
   { name: 'ignores empty list members', lines: ['a=1,, ,b=2', ''], entries: [['a', '1'], ['b', '2']], sent: 'a=1,b=2' },
-  { name: 'keeps the last of repeated keys', lines: ['k=1,j=2', 'k=3'], entries: [['j', '2'], ['k', '3']], sent: 'j=2,k=3' },
-  { name: 'keeps the order of numeric keys', lines: ['b=1,2=x,a=3'], entries: [['b', '1'], ['2', 'x'], ['a', '3']], sent: 'b=1,2=x,a=3' },
-  { name: 'keeps a __proto__ key', lines: ['__proto__=x,a=1'], entries: [['__proto__', 'x'], ['a', '1']], sent: '__proto__=x,a=1' },
+  {
+    name: 'keeps the last of repeated keys',
+    lines: ['k=1,j=2', 'k=3'],
+    entries: [['j', '2'], ['k', '3']],
+    sent: 'j=2,k=3',
+  },
+  {
+    name: 'keeps the order of numeric keys',
+    lines: ['b=1,2=x,a=3'],
+    entries: [['b', '1'], ['2', 'x'], ['a', '3']],
+    sent: 'b=1,2=x,a=3',
+  },
+  {
+    name: 'keeps a __proto__ key',
+    lines: ['__proto__=x,a=1'],
+    entries: [['__proto__', 'x'], ['a', '1']],
+    sent: '__proto__=x,a=1',
+  },
   { name: 'sends nothing for a header of invalid members', lines: ['a b=1,c'], entries: [], sent: null },
   { name: 'sends nothing for an empty header', lines: [''], entries: [], sent: null },
   {
-    name: 'reads at least 64 members (the spec\'s minimum), up to 180',
+    name: "reads at least 64 members (the spec's minimum), up to 180",
     lines: [many(100).join(','), many(200).slice(100).join(',')],
     entries: many(180).map((m): Entry => m.split('=') as [string, string]),
     sent: many(180).join(','),
@@ -108,7 +147,12 @@ const CASES: { name: string; lines: string[]; entries: Entry[]; sent: string | n
     entries: [['a', 'x'.repeat(3998)], ['b', 'x'.repeat(3998)], ['c', 'x'.repeat(188)]],
     sent: [big('a', 4000), big('b', 4000), big('c', 190)].join(','),
   },
-  { name: 'keeps a member over 4096 bytes within 8192', lines: [big('a', 5000)], entries: [['a', 'x'.repeat(4998)]], sent: big('a', 5000) },
+  {
+    name: 'keeps a member over 4096 bytes within 8192',
+    lines: [big('a', 5000)],
+    entries: [['a', 'x'.repeat(4998)]],
+    sent: big('a', 5000),
+  },
 ];
 
 for (const c of CASES) {
@@ -142,8 +186,16 @@ async function sentFor(entries: Record<string, BaggageEntry>, suppress = false):
 }
 
 const INJECTED: { name: string; entries: Record<string, BaggageEntry>; sent: string | null; suppress?: boolean }[] = [
-  { name: 'percent-encodes values', entries: { name: { value: 'René M, "quoted"; x' } }, sent: 'name=Ren%C3%A9%20M%2C%20%22quoted%22%3B%20x' },
-  { name: 'leaves out keys that are not tokens rather than encoding them', entries: { 'my key': { value: '1' }, ok: { value: '2' } }, sent: 'ok=2' },
+  {
+    name: 'percent-encodes values',
+    entries: { name: { value: 'René M, "quoted"; x' } },
+    sent: 'name=Ren%C3%A9%20M%2C%20%22quoted%22%3B%20x',
+  },
+  {
+    name: 'leaves out keys that are not tokens rather than encoding them',
+    entries: { 'my key': { value: '1' }, ok: { value: '2' } },
+    sent: 'ok=2',
+  },
   {
     name: 'sends valid properties',
     entries: { a: { value: '1', metadata: baggageEntryMetadataFromString(' p1 ; p2 = v ') } },

@@ -66,7 +66,10 @@ const CONTINUED: { name: string; lines: HeaderLines; flags?: string }[] = [
   { name: 'trailing space', lines: [['traceparent', `00-${T}-${P}-01 `]] },
   { name: 'spaces and tabs around', lines: [['traceparent', `\t 00-${T}-${P}-01 \t`]] },
   { name: 'future version cc', lines: [['traceparent', `cc-${T}-${P}-01`]] },
-  { name: 'future version cc with more fields', lines: [['traceparent', `cc-${T}-${P}-01-what-the-future-will-be-like`]] },
+  {
+    name: 'future version cc with more fields',
+    lines: [['traceparent', `cc-${T}-${P}-01-what-the-future-will-be-like`]],
+  },
   { name: 'version 01 with more fields', lines: [['traceparent', `01-${T}-${P}-01-00`]] },
   { name: 'flags with unknown bits set', lines: [['traceparent', `00-${T}-${P}-ff`]], flags: '03' },
   { name: 'the random flag alone (not sampled)', lines: [['traceparent', `00-${T}-${P}-02`]], flags: '02' },
@@ -77,7 +80,7 @@ for (const c of CONTINUED) {
   test(`createW3CPropagator() continues the trace of ${c.name}`, async () => {
     const out = await roundTrip(c.lines);
     assert.equal(out.traceId, T);
-    assert.notEqual(out.parentId, P, 'the parent-id is the service\'s own span');
+    assert.notEqual(out.parentId, P, "the parent-id is the service's own span");
     // The parent-based sampler honours the sampled flag; the random flag travels with the
     // trace id (src/random-flag.ts); unknown bits are not sent on.
     assert.equal(out.flags, c.flags ?? '01');
@@ -89,8 +92,14 @@ const UPPER_T = '4BF92F3577B34DA6A3CE929D0E0E4736';
 const RESTARTED: { name: string; lines: HeaderLines }[] = [
   { name: 'version ff', lines: [['traceparent', `ff-${T}-${P}-01`]] },
   { name: 'trailing characters after a version 00 header', lines: [['traceparent', `00-${T}-${P}-01.`]] },
-  { name: 'more fields after a version 00 header', lines: [['traceparent', `00-${T}-${P}-01-what-the-future-will-be-like`]] },
-  { name: 'a future version not followed by a dash', lines: [['traceparent', `cc-${T}-${P}-01.what-the-future-will-be-like`]] },
+  {
+    name: 'more fields after a version 00 header',
+    lines: [['traceparent', `00-${T}-${P}-01-what-the-future-will-be-like`]],
+  },
+  {
+    name: 'a future version not followed by a dash',
+    lines: [['traceparent', `cc-${T}-${P}-01.what-the-future-will-be-like`]],
+  },
   { name: 'an illegal first character in the version', lines: [['traceparent', `.0-${T}-${P}-01`]] },
   { name: 'an illegal second character in the version', lines: [['traceparent', `0.-${T}-${P}-01`]] },
   { name: 'a three-digit version', lines: [['traceparent', `000-${T}-${P}-01`]] },
@@ -144,28 +153,62 @@ for (const c of RESTARTED) {
 const KEY_CHARS = 'abcdefghijklmnopqrstuvwxyz0123456789_-*/';
 const VALUE_CHARS = ' !"#$%&\'()*+-./0123456789:;<>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~';
 const members = (from: number, to: number) =>
-  Array.from({ length: to - from + 1 }, (_, i) => `bar${String(from + i).padStart(2, '0')}=${String(from + i).padStart(2, '0')}`);
+  Array.from(
+    { length: to - from + 1 },
+    (_, i) => `bar${String(from + i).padStart(2, '0')}=${String(from + i).padStart(2, '0')}`,
+  );
 const longMember = `long=${'v'.repeat(150)}`;
-const small = Array.from({ length: 30 }, (_, i) => `k${String(i).padStart(2, '0')}=value-${String(i).padStart(5, '0')}`);
+const small = Array.from(
+  { length: 30 },
+  (_, i) => `k${String(i).padStart(2, '0')}=value-${String(i).padStart(5, '0')}`,
+);
 
 // What the service sends on for a tracestate, with a valid, sampled traceparent.
 const TRACESTATE: { name: string; lines: string[]; sent: string | null }[] = [
   { name: 'keeps the members in order', lines: ['foo=1,bar=2'], sent: 'foo=1,bar=2' },
-  { name: 'combines several header lines in order', lines: ['foo=1,bar=2', 'rojo=1,congo=2', 'baz=3'], sent: 'foo=1,bar=2,rojo=1,congo=2,baz=3' },
+  {
+    name: 'combines several header lines in order',
+    lines: ['foo=1,bar=2', 'rojo=1,congo=2', 'baz=3'],
+    sent: 'foo=1,bar=2,rojo=1,congo=2,baz=3',
+  },
   { name: 'sends no tracestate for an empty header', lines: [''], sent: null },
   { name: 'ignores an empty header line after another', lines: ['foo=1', ''], sent: 'foo=1' },
   { name: 'ignores an empty header line before another', lines: ['', 'foo=1'], sent: 'foo=1' },
-  { name: 'ignores spaces and tabs around members', lines: ['foo=1 \t , \t bar=2, \t baz=3'], sent: 'foo=1,bar=2,baz=3' },
+  {
+    name: 'ignores spaces and tabs around members',
+    lines: ['foo=1 \t , \t bar=2, \t baz=3'],
+    sent: 'foo=1,bar=2,baz=3',
+  },
   { name: 'ignores empty members', lines: ['foo=1,,  ,bar=2'], sent: 'foo=1,bar=2' },
   { name: 'keeps leading spaces of a value', lines: ['foo=  1'], sent: 'foo=  1' },
-  { name: 'takes every allowed character', lines: [`${KEY_CHARS}=${VALUE_CHARS}`], sent: `${KEY_CHARS}=${VALUE_CHARS}` },
-  { name: 'takes a multi-tenant key', lines: [`${KEY_CHARS}@a-z0-9_-*/=${VALUE_CHARS}`], sent: `${KEY_CHARS}@a-z0-9_-*/=${VALUE_CHARS}` },
-  { name: 'takes keys with @ anywhere but first (Level 2)', lines: ['foo@=1,foo@@bar=2,foo@bar@baz=3'], sent: 'foo@=1,foo@@bar=2,foo@bar@baz=3' },
+  {
+    name: 'takes every allowed character',
+    lines: [`${KEY_CHARS}=${VALUE_CHARS}`],
+    sent: `${KEY_CHARS}=${VALUE_CHARS}`,
+  },
+  {
+    name: 'takes a multi-tenant key',
+    lines: [`${KEY_CHARS}@a-z0-9_-*/=${VALUE_CHARS}`],
+    sent: `${KEY_CHARS}@a-z0-9_-*/=${VALUE_CHARS}`,
+  },
+  {
+    name: 'takes keys with @ anywhere but first (Level 2)',
+    lines: ['foo@=1,foo@@bar=2,foo@bar@baz=3'],
+    sent: 'foo@=1,foo@@bar=2,foo@bar@baz=3',
+  },
   { name: 'takes a key that starts with a digit', lines: ['1foo=1'], sent: '1foo=1' },
   { name: 'takes a 256-character key', lines: ['foo=1', `${'z'.repeat(256)}=1`], sent: `foo=1,${'z'.repeat(256)}=1` },
   { name: 'drops a 257-character key', lines: ['foo=1', `${'z'.repeat(257)}=1`], sent: 'foo=1' },
-  { name: 'takes a long tenant before @', lines: ['foo=1', `${'t'.repeat(242)}@v=1`], sent: `foo=1,${'t'.repeat(242)}@v=1` },
-  { name: 'takes a long system after @', lines: ['foo=1', `t@${'v'.repeat(15)}=1`], sent: `foo=1,t@${'v'.repeat(15)}=1` },
+  {
+    name: 'takes a long tenant before @',
+    lines: ['foo=1', `${'t'.repeat(242)}@v=1`],
+    sent: `foo=1,${'t'.repeat(242)}@v=1`,
+  },
+  {
+    name: 'takes a long system after @',
+    lines: ['foo=1', `t@${'v'.repeat(15)}=1`],
+    sent: `foo=1,t@${'v'.repeat(15)}=1`,
+  },
   { name: 'drops a key starting with @', lines: ['@foo=1,bar=2'], sent: 'bar=2' },
   { name: 'drops a key with a space', lines: ['foo =1,bar=2'], sent: 'bar=2' },
   { name: 'drops an upper-case key', lines: ['FOO=1,bar=2'], sent: 'bar=2' },
@@ -178,21 +221,39 @@ const TRACESTATE: { name: string; lines: string[]; sent: string | null }[] = [
   { name: 'drops a 257-character value', lines: [`foo=${'v'.repeat(257)},bar=2`], sent: 'bar=2' },
   { name: 'keeps the leftmost of repeated keys', lines: ['foo=1,bar=2,foo=3'], sent: 'foo=1,bar=2' },
   { name: 'keeps the leftmost of repeated keys across lines', lines: ['foo=1', 'foo=2'], sent: 'foo=1' },
-  { name: 'takes 32 members', lines: [members(1, 10).join(','), members(11, 20).join(','), members(21, 32).join(',')], sent: members(1, 32).join(',') },
-  { name: 'cuts 33 members to the first 32', lines: [members(1, 20).join(','), members(21, 33).join(',')], sent: members(1, 32).join(',') },
-  { name: 'truncates over 512 characters, members over 128 first', lines: [[longMember, ...small].join(',')], sent: small.join(',') },
+  {
+    name: 'takes 32 members',
+    lines: [members(1, 10).join(','), members(11, 20).join(','), members(21, 32).join(',')],
+    sent: members(1, 32).join(','),
+  },
+  {
+    name: 'cuts 33 members to the first 32',
+    lines: [members(1, 20).join(','), members(21, 33).join(',')],
+    sent: members(1, 32).join(','),
+  },
+  {
+    name: 'truncates over 512 characters, members over 128 first',
+    lines: [[longMember, ...small].join(',')],
+    sent: small.join(','),
+  },
 ];
 
 for (const c of TRACESTATE) {
   test(`createW3CPropagator() tracestate ${c.name}`, async () => {
-    const out = await roundTrip([['traceparent', `00-${T}-${P}-01`], ...c.lines.map((line): [string, string] => ['tracestate', line])]);
+    const out = await roundTrip([
+      ['traceparent', `00-${T}-${P}-01`],
+      ...c.lines.map((line): [string, string] => ['tracestate', line]),
+    ]);
     assert.equal(out.traceId, T);
     assert.equal(out.tracestate, c.sent);
   });
 }
 
 test('createW3CPropagator() gives the server span the remote parent, its flags and tracestate', async () => {
-  const out = await roundTrip([['traceparent', `cc-${T}-${P}-01-future`], ['tracestate', 'rojo=00f067aa0ba902b7, congo=t61rcWkgMzE']]);
+  const out = await roundTrip([['traceparent', `cc-${T}-${P}-01-future`], [
+    'tracestate',
+    'rojo=00f067aa0ba902b7, congo=t61rcWkgMzE',
+  ]]);
   const server = out.telemetry.span('GET /rolldice/{player}');
   assert.equal(server.spanContext().traceId, T);
   assert.equal(server.parentSpanContext?.spanId, P);
@@ -237,17 +298,49 @@ const remote = (traceFlags: number, traceState?: SpanContext['traceState']): Spa
   ...(traceState === undefined ? {} : { traceState }),
 });
 
-const INJECTED: { name: string; context: SpanContext | undefined; traceparent: string | null; tracestate: string | null; suppress?: boolean }[] = [
+const INJECTED: {
+  name: string;
+  context: SpanContext | undefined;
+  traceparent: string | null;
+  tracestate: string | null;
+  suppress?: boolean;
+}[] = [
   { name: 'sampled', context: remote(0x01), traceparent: `00-${T}-${P}-01`, tracestate: null },
   { name: 'not sampled', context: remote(0x00), traceparent: `00-${T}-${P}-00`, tracestate: null },
   { name: 'unknown flags set to 0', context: remote(0xff), traceparent: `00-${T}-${P}-03`, tracestate: null },
   { name: 'a flag above 0x0f as two digits', context: remote(0x11), traceparent: `00-${T}-${P}-01`, tracestate: null },
-  { name: 'the tracestate', context: remote(0x01, W3CTraceState.parse('rojo=1,congo=2')), traceparent: `00-${T}-${P}-01`, tracestate: 'rojo=1,congo=2' },
-  { name: 'no empty tracestate', context: remote(0x01, W3CTraceState.parse('FOO=1')), traceparent: `00-${T}-${P}-01`, tracestate: null },
-  { name: 'a TraceState of core', context: remote(0x01, new CoreTraceState('rojo=1').set('congo', '2')), traceparent: `00-${T}-${P}-01`, tracestate: 'congo=2,rojo=1' },
+  {
+    name: 'the tracestate',
+    context: remote(0x01, W3CTraceState.parse('rojo=1,congo=2')),
+    traceparent: `00-${T}-${P}-01`,
+    tracestate: 'rojo=1,congo=2',
+  },
+  {
+    name: 'no empty tracestate',
+    context: remote(0x01, W3CTraceState.parse('FOO=1')),
+    traceparent: `00-${T}-${P}-01`,
+    tracestate: null,
+  },
+  {
+    name: 'a TraceState of core',
+    context: remote(0x01, new CoreTraceState('rojo=1').set('congo', '2')),
+    traceparent: `00-${T}-${P}-01`,
+    tracestate: 'congo=2,rojo=1',
+  },
   { name: 'nothing without a span context', context: undefined, traceparent: null, tracestate: null },
-  { name: 'nothing for an invalid span context', context: { ...remote(0x01), traceId: '0'.repeat(32) }, traceparent: null, tracestate: null },
-  { name: 'nothing when tracing is suppressed', context: remote(0x01), traceparent: null, tracestate: null, suppress: true },
+  {
+    name: 'nothing for an invalid span context',
+    context: { ...remote(0x01), traceId: '0'.repeat(32) },
+    traceparent: null,
+    tracestate: null,
+  },
+  {
+    name: 'nothing when tracing is suppressed',
+    context: remote(0x01),
+    traceparent: null,
+    tracestate: null,
+    suppress: true,
+  },
 ];
 
 for (const c of INJECTED) {

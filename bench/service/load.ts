@@ -1,13 +1,13 @@
 /**
  * The load generators, each run as its own process on core 1: wrk (Debian package `wrk`) for
- * the saturation phase (throughput, CPU per request), and bench/fixed-rate.ts for the
+ * the saturation phase (throughput, CPU per request), and fixed-rate.ts for the
  * latency phase at a fixed request rate (why not wrk there: see that file).
  *
  * Why wrk rather than autocannon: the load generator shares core 1 with the OTLP sink, and on
  * two cores it must not become the bottleneck. wrk is C on epoll and drives a loopback server
  * with a fraction of the CPU a Node-based generator needs, so Bun's and Node's bare servers
  * saturate core 0 before the driver saturates core 1; its Lua `done()` hook hands back exact
- * percentiles (bench/wrk-report.lua) instead of a report to scrape. It is one `apt-get` away on
+ * percentiles (wrk-report.lua) instead of a report to scrape. It is one `apt-get` away on
  * Debian and adds nothing to package.json. A fixed rate of a few thousand req/s, by contrast,
  * is well within a Node client's reach, which is what lets the latency phase be written here.
  */
@@ -16,8 +16,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import type { FixedRateResult } from './fixed-rate.ts';
-import type { Pinning } from './proc.ts';
-import { bin } from './processes.ts';
+import type { Pinning } from '../lib/proc.ts';
+import { runtimeBinary } from '../lib/processes.ts';
 
 export interface WrkResult {
   requests: number;
@@ -117,12 +117,12 @@ export interface FixedRateOptions {
 const FIXED_RATE = join(import.meta.dirname, 'fixed-rate.ts');
 
 /**
- * One fixed-rate run of bench/fixed-rate.ts (the open-loop generator), with the same Node as
+ * One fixed-rate run of fixed-rate.ts (the open-loop generator), with the same Node as
  * the rest of the benchmark, on core 1 like wrk.
  */
 export function runFixedRate(options: FixedRateOptions): Promise<FixedRateResult> {
   const args = [FIXED_RATE, options.url, String(options.rate), String(options.seconds), String(options.sockets)];
-  const { command, args: wrapped } = options.pinning.wrap(1, bin('node'), args);
+  const { command, args: wrapped } = options.pinning.wrap(1, runtimeBinary('node'), args);
   return new Promise((resolve, reject) => {
     const child = spawn(command, wrapped, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -1,11 +1,11 @@
 /**
  * The export path alone, on whichever runtime runs this file (node, deno or bun): encodes and
- * sends 10 000 spans, 10 000 log records and 10 000 metric data points through the project's
- * OTLP exporters to the sink, in protobuf and JSON, with and without gzip.
+ * sends ITEMS spans, log records and metric data points (10 000 of each by default) through
+ * the project's OTLP exporters to the sink, in protobuf and JSON, with and without gzip.
  *
- *   <runtime> bench/export-worker.ts http://127.0.0.1:SINKPORT
+ *   <runtime> bench/export/worker.ts http://127.0.0.1:SINKPORT [ITEMS, default 10000]
  *
- * Prints one line `##export {json}`. Started by bench/export-bench.ts (`npm run bench -- --export`).
+ * Prints one line `##export {json}`. Started by bench/export/bench.ts (`npm run bench -- --export`).
  */
 import { type Attributes, context, SeverityNumber, SpanKind, trace, TraceFlags } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
@@ -25,10 +25,11 @@ import {
   createOtlpSpanExporter,
   type OtlpExporterConfig,
   type OtlpProtocol,
-} from '../mod.ts';
-import type { SinkCounts } from './sink.ts';
+} from '../../mod.ts';
+import type { SinkCounts } from '../lib/sink.ts';
 
-export const ITEMS = 10_000;
+/** Items per signal: spans, log records, metric points; a multiple of POINTS_PER_METRIC. */
+const ITEMS = Number(process.argv[3] ?? 10_000);
 /** The batch processors' default OTEL_BSP_MAX_EXPORT_BATCH_SIZE / OTEL_BLRP_MAX_EXPORT_BATCH_SIZE. */
 const BATCH_SIZE = 512;
 /** Metric points per request: one metric of 1 000 attribute sets, under the SDK's cardinality limit. */
@@ -226,7 +227,7 @@ async function runCase<T>(
 
 async function main(): Promise<void> {
   const sink = process.argv[2];
-  if (!sink) throw new Error('usage: export-worker.ts http://127.0.0.1:SINKPORT');
+  if (!sink) throw new Error('usage: bench/export/worker.ts http://127.0.0.1:SINKPORT');
   const spans = chunk(makeSpans(), BATCH_SIZE);
   const logs = chunk(makeLogs(), BATCH_SIZE);
   const metrics = await makeMetrics();
@@ -256,7 +257,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (error) => {
-    console.error(`export-worker: ${(error as Error).stack ?? error}`);
+    console.error(`bench/export/worker.ts: ${(error as Error).stack ?? error}`);
     process.exit(1);
   },
 );

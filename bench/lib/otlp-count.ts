@@ -1,5 +1,5 @@
 /**
- * Counts the items in an OTLP export request without decoding it: the sink answers every
+ * Counts the items in an OTLP/protobuf export request without decoding it: the sink answers every
  * request on the load generator's core, so it must stay cheap. A full decoder
  * (tests/_otlp-decode.ts) would build every attribute as an object; this walks only the
  * length-delimited fields on the path to the items and skips everything else by length.
@@ -11,8 +11,9 @@
  *   Metric.{gauge = 5, sum = 7, histogram = 9, exponential_histogram = 10, summary = 11}
  *   each of those .data_points = 1
  */
+import { normalizeOtlpJson, type OtlpSignal } from '../../tests/_otlp-decode.ts';
 
-export type Signal = 'traces' | 'logs' | 'metrics';
+export type Signal = OtlpSignal;
 
 const METRIC_DATA_FIELDS = new Set([5, 7, 9, 10, 11]);
 
@@ -107,9 +108,12 @@ export function countProtobuf(signal: Signal, bytes: Uint8Array): number {
   return points;
 }
 
-/** The same count for an OTLP/JSON export request. */
+/**
+ * The same count for an OTLP/JSON export request, read with the tests' OTLP/JSON reader: a
+ * document that does not fit the OTLP schema throws, and the sink counts it as an error.
+ */
 export function countJson(signal: Signal, text: string): number {
-  const doc = JSON.parse(text);
+  const doc = normalizeOtlpJson(JSON.parse(text), signal);
   let count = 0;
   if (signal === 'traces') {
     for (const rs of doc.resourceSpans ?? []) for (const ss of rs.scopeSpans ?? []) count += ss.spans?.length ?? 0;

@@ -4,14 +4,14 @@
  * JSON, and calls its fetch handler for one request after another, then divides the process's
  * CPU time (every thread: GC and JIT helpers included) by the requests.
  *
- *   <runtime> bench/handler-worker.ts '{"OTEL_EXPORTER_OTLP_ENDPOINT":"http://127.0.0.1:4318"}' REQUESTS WARMUP
+ *   <runtime> bench/handler/worker.ts '{"OTEL_EXPORTER_OTLP_ENDPOINT":"http://127.0.0.1:4318"}' REQUESTS WARMUP
  *
  * The configuration comes as an argument, not from the environment, so that Deno needs no
  * `--allow-env` beyond what `deno task start` grants. Prints one line `##handler {json}`.
- * Started by bench/handler-bench.ts (`npm run bench -- --handler`).
+ * Started by bench/handler/bench.ts (`npm run bench -- --handler`).
  */
 import process from 'node:process';
-import { startService } from '../src/service/start.ts';
+import { startService } from '../../src/service/mod.ts';
 
 export interface HandlerSample {
   requests: number;

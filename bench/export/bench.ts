@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- --export`: the export path alone, per runtime. Runs bench/export-worker.ts
+ * `npm run bench -- --export`: the export path alone, per runtime. Runs bench/export/worker.ts
  * under each runtime's binary on core 0 against the sink on core 1, and reports how long
  * encoding and sending 10 000 items takes per signal, encoding and compression.
  *
@@ -8,16 +8,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
-import type { ExportCase } from './export-worker.ts';
-import type { Pinning } from './proc.ts';
-import { runBenchWorker, type RuntimeName, startSink } from './processes.ts';
-import { markdownTable } from './report.ts';
-import { spread } from './stats.ts';
+import type { Pinning } from '../lib/proc.ts';
+import { runBenchWorker, type RuntimeName, startSink } from '../lib/processes.ts';
+import { spread } from '../lib/stats.ts';
+import { markdownTable, shownPath } from '../lib/output.ts';
+import type { ExportCase } from './worker.ts';
 
-const WORKER = join(import.meta.dirname, 'export-worker.ts');
+const WORKER = join(import.meta.dirname, 'worker.ts');
 
-function runWorker(runtime: RuntimeName, sinkUrl: string, pinning: Pinning): Promise<ExportCase[]> {
-  return runBenchWorker<{ cases: ExportCase[] }>(runtime, WORKER, [sinkUrl], 'export', pinning).then((r) => r.cases);
+function runWorker(runtime: RuntimeName, sinkUrl: string, items: number, pinning: Pinning): Promise<ExportCase[]> {
+  return runBenchWorker<{ cases: ExportCase[] }>(runtime, WORKER, [sinkUrl, String(items)], 'export', pinning)
+    .then((r) => r.cases);
 }
 
 interface RuntimeExport {
@@ -61,7 +62,14 @@ function table(results: RuntimeExport[]): string {
   );
 }
 
-export async function runExportBench(runtimes: RuntimeName[], pinning: Pinning, resultsDir: string): Promise<boolean> {
+export async function runExportBench(
+  runtimes: RuntimeName[],
+  pinning: Pinning,
+  resultsDir: string,
+  { quick = false }: { quick?: boolean } = {},
+): Promise<boolean> {
+  // A quick run sends a fifth of the items: enough to see the path work.
+  const items = quick ? 2_000 : 10_000;
   const sink = await startSink(pinning);
   const results: RuntimeExport[] = [];
   const errors: string[] = [];
@@ -69,7 +77,7 @@ export async function runExportBench(runtimes: RuntimeName[], pinning: Pinning, 
     for (const runtime of runtimes) {
       process.stderr.write(`bench: export path on ${runtime}…\n`);
       try {
-        const cases = await runWorker(runtime, sink.url, pinning);
+        const cases = await runWorker(runtime, sink.url, items, pinning);
         results.push({ runtime, cases });
         for (const c of cases) {
           if (c.received !== c.items) {
@@ -85,9 +93,11 @@ export async function runExportBench(runtimes: RuntimeName[], pinning: Pinning, 
   } finally {
     sink.stop();
   }
-  const intro = '10 000 spans (20 requests of ≤ 512), 10 000 log records (20 of ≤ 512) and 10 000 metric points ' +
-    "(10 requests of 1 000) through the project's OTLP/HTTP exporters to a loopback sink, one export at a time; " +
-    'payload = encoded size before gzip, MB/s over it.';
+  const n = items.toLocaleString('en').replace(/,/g, ' ');
+  const batches = Math.ceil(items / 512);
+  const intro = `${n} spans (${batches} requests of ≤ 512), ${n} log records (${batches} of ≤ 512) and ${n} metric ` +
+    `points (${items / 1000} requests of 1 000) through the project's OTLP/HTTP exporters to a loopback sink, one ` +
+    'export at a time; payload = encoded size before gzip, MB/s over it.';
   const text = table(results);
   mkdirSync(resultsDir, { recursive: true });
   writeFileSync(
@@ -95,7 +105,7 @@ export async function runExportBench(runtimes: RuntimeName[], pinning: Pinning, 
     JSON.stringify({ date: new Date().toISOString(), pinning: pinning.reason, results, errors }, null, 2) + '\n',
   );
   writeFileSync(join(resultsDir, 'export.md'), `## Export path\n\n${intro}\n\n${text}\n`);
-  console.log(`\n${intro}\n\n${text}\n\nbench: wrote bench/results/export.{json,md}`);
+  console.log(`\n${intro}\n\n${text}\n\nbench: wrote ${shownPath(resultsDir)}/export.{json,md}`);
   if (errors.length > 0) {
     console.error(`\nbench: could not measure everything:\n${errors.map((e) => `  - ${e.split('\n')[0]}`).join('\n')}`);
   }

@@ -1,8 +1,8 @@
 /**
  * An open-loop load generator: GET `url` at a fixed rate for a fixed time, and the latency
- * distribution at that rate. Run as its own process (pinned to core 1 by bench/load.ts):
+ * distribution at that rate. Run as its own process (pinned to core 1 by load.ts):
  *
- *   node bench/fixed-rate.ts URL RATE SECONDS SOCKETS   prints one line "##rate {json}"
+ *   node bench/service/fixed-rate.ts URL RATE SECONDS SOCKETS   prints one line "##rate {json}"
  *
  * Why not wrk: wrk is closed loop (each connection waits for its answer before sending
  * again), so a slower server is simply sent less and its latency is roughly connections /
@@ -159,7 +159,7 @@ export async function fixedRate(url: string, rate: number, seconds: number, sock
 if (import.meta.main) {
   const [url, rate, seconds, sockets] = process.argv.slice(2);
   if (!url || !(Number(rate) > 0) || !(Number(seconds) > 0) || !(Number(sockets) >= 1)) {
-    console.error('usage: node bench/fixed-rate.ts URL RATE SECONDS SOCKETS');
+    console.error('usage: node bench/service/fixed-rate.ts URL RATE SECONDS SOCKETS');
     process.exit(2);
   }
   const result = await fixedRate(url, Number(rate), Number(seconds), Math.round(Number(sockets)));

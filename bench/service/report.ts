@@ -1,13 +1,7 @@
 /** Turns results into the printed/markdown tables and a hand-written SVG chart. */
 import { type BenchResults, type Mode, MODE_LABELS, type RuntimeResult } from './results.ts';
-import { formatSpread, type Spread } from './stats.ts';
-
-/** A markdown table padded so that it also reads as a table in a terminal. */
-export function markdownTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  return [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
-}
+import { formatSpread, type Spread } from '../lib/stats.ts';
+import { markdownTable } from '../lib/output.ts';
 
 const percent = (s: Spread | undefined) =>
   s ? formatSpread({ ...s, median: s.median * 100, min: s.min * 100, max: s.max * 100 }, 1) + ' %' : '–';
@@ -91,7 +85,7 @@ export function settingsLine(results: BenchResults): string {
     `paired per round.`;
 }
 
-/** latest.md: what the README embeds. */
+/** latest.md: the tables bench/README.md shows. */
 export function markdownReport(results: BenchResults): string {
   return [
     '## Telemetry cost per request',

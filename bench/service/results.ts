@@ -1,6 +1,6 @@
 /** The benchmark's results: what one round measures, the summaries, and the telemetry budget. */
-import type { RuntimeName } from './processes.ts';
-import { formatSpread, type Spread, spread } from './stats.ts';
+import type { RuntimeName } from '../lib/processes.ts';
+import { formatSpread, type Spread, spread } from '../lib/stats.ts';
 
 /** bare: OTEL_SDK_DISABLED; otlp and gzip: every signal to the sink; down: to a closed port. */
 export type Mode = 'bare' | 'otlp' | 'gzip' | 'down';
@@ -40,7 +40,7 @@ export interface RoundSample {
   rps: number;
   p50Ms: number;
   p99Ms: number;
-  /** Fixed-rate phase (bench/fixed-rate.ts, open loop): latency at the same rate in every mode. */
+  /** Fixed-rate phase (bench/service/fixed-rate.ts, open loop): latency at the same rate in every mode. */
   fixedRate: FixedRateSample;
   /** Server CPU (every thread) in the measured window / requests in it. */
   cpuMicrosPerRequest: number;

@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --handler`: what each signal costs per request, without a server. Runs
- * bench/handler-worker.ts under each runtime on core 0, in several configurations, against the
+ * bench/handler/worker.ts under each runtime on core 0, in several configurations, against the
  * sink on core 1, interleaved over rounds:
  *
  *   bare       OTEL_SDK_DISABLED=true
@@ -17,16 +17,17 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
-import type { HandlerSample } from './handler-worker.ts';
-import type { Pinning } from './proc.ts';
-import { runBenchWorker, type RuntimeName, type Sink, startSink } from './processes.ts';
-import { markdownTable } from './report.ts';
-import { formatSpread, type Spread, spread } from './stats.ts';
+import type { Pinning } from '../lib/proc.ts';
+import { runBenchWorker, type RuntimeName, type Sink, startSink } from '../lib/processes.ts';
+import { formatSpread, type Spread, spread } from '../lib/stats.ts';
+import { markdownTable, shownPath } from '../lib/output.ts';
+import type { HandlerSample } from './worker.ts';
 
-const WORKER = join(import.meta.dirname, 'handler-worker.ts');
-const REQUESTS = 100_000;
-/** The worker's warm-up, sent before the measured requests and exported too. */
-const WARMUP = 50_000;
+const WORKER = join(import.meta.dirname, 'worker.ts');
+/** Measured requests, and the worker's warm-up before them (exported too); a quick run sends far fewer. */
+const FULL = { requests: 100_000, warmup: 50_000 };
+const QUICK = { requests: 2_000, warmup: 1_000 };
+type Size = typeof FULL;
 
 type Variant = 'bare' | 'sdk' | 'traces' | 'logs' | 'metrics' | 'all';
 const VARIANTS: readonly Variant[] = ['bare', 'sdk', 'traces', 'logs', 'metrics', 'all'];
@@ -64,9 +65,10 @@ async function checkReceived(
   sink: Sink,
   variant: Variant,
   before: Awaited<ReturnType<Sink['counts']>>,
+  size: Size,
 ): Promise<string | undefined> {
   const after = await sink.counts();
-  const requests = REQUESTS + WARMUP;
+  const requests = size.requests + size.warmup;
   const expected: [string, number, number][] = [];
   if (variant === 'traces' || variant === 'all') {
     expected.push(['spans', after.traces.items - before.traces.items, 2 * requests]);
@@ -86,6 +88,7 @@ async function benchRuntime(
   sink: Sink,
   pinning: Pinning,
   rounds: number,
+  size: Size,
   errors: string[],
 ): Promise<RuntimeHandlerResult> {
   const samples: Partial<Record<Variant, Map<number, number>>> = {};
@@ -97,11 +100,11 @@ async function benchRuntime(
         const sample = await runBenchWorker<HandlerSample>(
           runtime,
           WORKER,
-          [JSON.stringify(variantConfig(variant, sink.url)), String(REQUESTS), String(WARMUP)],
+          [JSON.stringify(variantConfig(variant, sink.url)), String(size.requests), String(size.warmup)],
           'handler',
           pinning,
         );
-        const lost = await checkReceived(sink, variant, before);
+        const lost = await checkReceived(sink, variant, before, size);
         if (lost) {
           errors.push(`${label}: the sink received only ${lost}`);
           continue;
@@ -144,18 +147,21 @@ export async function runHandlerBench(
   pinning: Pinning,
   resultsDir: string,
   rounds: number,
+  { quick = false }: { quick?: boolean } = {},
 ): Promise<boolean> {
+  const size = quick ? QUICK : FULL;
   const sink = await startSink(pinning);
   const results: RuntimeHandlerResult[] = [];
   const errors: string[] = [];
   try {
-    for (const runtime of runtimes) results.push(await benchRuntime(runtime, sink, pinning, rounds, errors));
+    for (const runtime of runtimes) results.push(await benchRuntime(runtime, sink, pinning, rounds, size, errors));
   } finally {
     sink.stop();
   }
-  const intro = `The service's fetch handler called in a loop, no server: ${REQUESTS / 1000}k GET /rolldice/Alice ` +
+  const intro =
+    `The service's fetch handler called in a loop, no server: ${size.requests / 1000}k GET /rolldice/Alice ` +
     `after ${
-      WARMUP / 1000
+      size.warmup / 1000
     }k of warm-up, yielding to the event loop every 32; process CPU (every thread) per request; ` +
     `${rounds} interleaved round(s), medians (min–max); worker on core 0, OTLP sink on core 1; ` +
     'telemetry µs/req = the configuration minus bare, paired per round; metrics are exported once, at shutdown ' +
@@ -165,7 +171,7 @@ export async function runHandlerBench(
   writeFileSync(
     join(resultsDir, 'handler.json'),
     JSON.stringify(
-      { date: new Date().toISOString(), pinning: pinning.reason, requests: REQUESTS, rounds, results, errors },
+      { date: new Date().toISOString(), pinning: pinning.reason, requests: size.requests, rounds, results, errors },
       null,
       2,
     ) + '\n',
@@ -174,7 +180,7 @@ export async function runHandlerBench(
     join(resultsDir, 'handler.md'),
     `## Telemetry cost per signal, without a server\n\n${intro}\n\n${text}\n`,
   );
-  console.log(`\n${intro}\n\n${text}\n\nbench: wrote bench/results/handler.{json,md}`);
+  console.log(`\n${intro}\n\n${text}\n\nbench: wrote ${shownPath(resultsDir)}/handler.{json,md}`);
   if (errors.length > 0) {
     console.error(`\nbench: could not measure everything:\n${errors.map((e) => `  - ${e}`).join('\n')}`);
   }

@@ -15,19 +15,22 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/debugexporter"
+	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/batchprocessor"
 	"go.opentelemetry.io/collector/processor/memorylimiterprocessor"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
+	"go.opentelemetry.io/collector/service/telemetry/otelconftelemetry"
 )
 
 // version names the collector release every component module is pinned to (see go.mod).
 const version = "0.148.0-rolldice"
 
 func factories() (otelcol.Factories, error) {
-	var f otelcol.Factories
+	// The Collector's own logs and metrics (service::telemetry) need a factory of their own.
+	f := otelcol.Factories{Telemetry: otelconftelemetry.NewFactory()}
 	var err error
 	if f.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](otlpreceiver.NewFactory()); err != nil {
 		return f, err
@@ -41,6 +44,8 @@ func factories() (otelcol.Factories, error) {
 	f.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
 		debugexporter.NewFactory(),
 		fileexporter.NewFactory(),
+		// An agent forwards to a gateway Collector over OTLP/HTTP (docs/collector.md).
+		otlphttpexporter.NewFactory(),
 		zipkinexporter.NewFactory(),
 	)
 	return f, err

@@ -40,6 +40,15 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** True when nothing listens on 127.0.0.1:`port` yet, so a Collector's readiness check cannot be fooled. */
+export function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
 /** Polls `ready` every 50 ms until it holds, the process ends, or the deadline passes. */
 async function waitUntil(what: string, child: RunningProcess, ready: () => Promise<boolean>, timeoutMillis: number): Promise<void> {
   const deadline = Date.now() + timeoutMillis;
@@ -113,6 +122,7 @@ export interface CollectorOptions {
 /** Starts the Collector binary and resolves once its OTLP/HTTP receiver accepts connections. */
 export async function startCollector(binary: string, options: CollectorOptions): Promise<RunningProcess> {
   const port = options.port ?? (await freePort());
+  if (!(await portFree(port))) throw new Error(`Cannot start the Collector: port ${port} on 127.0.0.1 is in use`);
   const collector = launch(binary, options.configs.map((path) => `--config=file:${path}`), {
     OTELCOL_OTLP_HTTP_ENDPOINT: `127.0.0.1:${port}`,
     // Its own metrics on any free port, so that several Collectors can run side by side.
@@ -129,6 +139,7 @@ const ZIPKIN_JVM_FLAGS = ['-Xms64m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:Tiered
 /** Starts Zipkin (in-memory storage) and resolves once /health says UP. */
 export async function startZipkin(jar: string, options: { port?: number; timeoutMillis?: number } = {}): Promise<RunningProcess> {
   const port = options.port ?? (await freePort());
+  if (!(await portFree(port))) throw new Error(`Cannot start Zipkin: port ${port} on 127.0.0.1 is in use`);
   const zipkin = launch('java', [
     ...ZIPKIN_JVM_FLAGS,
     '-jar', jar,
@@ -170,5 +181,22 @@ export async function fetchZipkinTrace(zipkin: { url: string }, traceId: string,
       throw new Error(`Zipkin had no trace ${traceId} with ${spans} spans within ${timeoutMillis} ms; last answer: ${JSON.stringify(last).slice(0, 2000)}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Polls Zipkin's API until a trace of `serviceName` has at least `spans` spans; resolves with its id. */
+export async function findZipkinTrace(zipkin: { url: string }, serviceName: string, spans: number, timeoutMillis = 20_000): Promise<string> {
+  const deadline = Date.now() + timeoutMillis;
+  for (;;) {
+    try {
+      const response = await fetch(`${zipkin.url}/api/v2/traces?serviceName=${encodeURIComponent(serviceName)}&limit=20`);
+      const traces = response.ok ? ((await response.json()) as any[][]) : [];
+      const complete = traces.find((trace) => trace.length >= spans);
+      if (complete) return complete[0].traceId;
+    } catch {
+      // not answering yet: polled again below
+    }
+    if (Date.now() > deadline) throw new Error(`Zipkin had no trace of ${serviceName} with ${spans} spans within ${timeoutMillis} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

@@ -254,20 +254,19 @@ export function describeComponent(component: PreparedComponent): string {
   return `${component.name.padEnd(9)} ${what.padEnd(34)} ${how} in ${component.seconds.toFixed(1)} s: ${component.path}`;
 }
 
-// Run as a command: prepare both, one line each; a missing tool is one line and exit code 1.
+// Run as a command: both at once (the fetch overlaps the build), then one line each, in order;
+// a missing tool or a failure is one line and exit code 1.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  let failed = false;
-  for (const [unavailable, prepare] of [[collectorUnavailable, prepareCollector], [zipkinUnavailable, prepareZipkin]] as const) {
+  const tasks = ([[collectorUnavailable, prepareCollector], [zipkinUnavailable, prepareZipkin]] as const).map(([unavailable, prepare]) => {
     const reason = unavailable();
-    if (reason) {
-      console.log(reason);
-      failed = true;
-      continue;
-    }
-    try {
-      console.log(describeComponent(await prepare()));
-    } catch (error) {
-      console.log((error as Error).message);
+    return reason ? Promise.reject(new Error(reason)) : prepare();
+  });
+  let failed = false;
+  for (const outcome of await Promise.allSettled(tasks)) {
+    if (outcome.status === 'fulfilled') {
+      console.log(describeComponent(outcome.value));
+    } else {
+      console.log((outcome.reason as Error).message);
       failed = true;
     }
   }

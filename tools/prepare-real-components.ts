@@ -8,14 +8,14 @@
  * Each entry is named by a hash of what went into it (the Collector's go.mod, go.sum and
  * main.go and the Go toolchain; Zipkin's version and checksum), so a warm cache is reused at
  * once and a change builds anew. The tests under `tests/real/` and `tools/demo.ts` call
- * `prepareRealComponents()` themselves.
+ * `prepareCollector()` and `prepareZipkin()` themselves.
  *
  * Needs Go (the version go.mod names or newer) for the Collector, and Java 17+ and Maven for
  * Zipkin (Maven only while the jar is not cached yet).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import process from 'node:process';
@@ -107,7 +107,7 @@ export function zipkinJarPath(): string {
 }
 
 /** Runs a command with its output shown on stderr only if it fails (it is long and rarely useful). */
-function runLoud(command: string, args: string[], cwd: string): Promise<void> {
+function runQuietly(command: string, args: string[], cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -156,10 +156,13 @@ async function once(target: string, make: () => Promise<void>): Promise<boolean>
 }
 
 function lockOwnerAlive(lock: string): boolean {
-  let pid: number;
+  let pid = NaN;
   try {
     pid = Number(readFileSync(join(lock, 'pid'), 'utf8'));
   } catch {
+    // no pid file yet: handled below
+  }
+  if (!Number.isInteger(pid) || pid <= 0) {
     // Just made, its pid not written yet: give the owner a moment before calling it dead.
     try {
       return Date.now() - statSync(lock).mtimeMs < 10_000;
@@ -175,12 +178,24 @@ function lockOwnerAlive(lock: string): boolean {
   }
 }
 
-/** Removes the other entries named `prefix*` in the cache, which no longer match the inputs. */
-function pruneSiblings(keep: string, prefix: string): void {
+/** Entries not used for this long are removed; younger ones may belong to another checkout. */
+const UNUSED_FOR_MILLIS = 14 * 24 * 3600_000;
+
+/**
+ * Marks `entry` as used now and removes the entries named `prefix*` that no build or run has
+ * used for two weeks (another worktree with other inputs keeps its own entry meanwhile).
+ */
+function touchAndPrune(entry: string, prefix: string): void {
+  const now = new Date();
+  utimesSync(entry, now, now);
   const root = cacheRoot();
   for (const name of readdirSync(root)) {
-    if (name.startsWith(prefix) && !name.endsWith('.lock') && join(root, name) !== keep) {
-      rmSync(join(root, name), { recursive: true, force: true });
+    const path = join(root, name);
+    if (!name.startsWith(prefix) || path === entry || name.endsWith('.lock')) continue;
+    try {
+      if (now.getTime() - statSync(path).mtimeMs > UNUSED_FOR_MILLIS) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // removed meanwhile by another process
     }
   }
 }
@@ -196,14 +211,14 @@ export async function prepareCollector(): Promise<PreparedComponent> {
     mkdirSync(staging, { recursive: true });
     try {
       // -trimpath and no symbol tables: a smaller binary that is the same on every machine.
-      await runLoud('go', ['build', '-trimpath', '-ldflags=-s -w', '-o', join(staging, COLLECTOR_BINARY), '.'], OTELCOL_DIR);
+      await runQuietly('go', ['build', '-trimpath', '-ldflags=-s -w', '-o', join(staging, COLLECTOR_BINARY), '.'], OTELCOL_DIR);
       rmSync(dir, { recursive: true, force: true });
       renameSync(staging, dir);
     } finally {
       rmSync(staging, { recursive: true, force: true });
     }
-    pruneSiblings(dir, 'otelcol-');
   });
+  touchAndPrune(dir, 'otelcol-');
   return { name: 'collector', version: collectorRelease(), path: binary, reused, seconds: (performance.now() - started) / 1000 };
 }
 
@@ -225,7 +240,7 @@ export async function prepareZipkin(): Promise<PreparedComponent> {
     const repository = join(cacheRoot(), 'maven');
     rmSync(staging, { recursive: true, force: true });
     try {
-      await runLoud('mvn', [
+      await runQuietly('mvn', [
         '--batch-mode', '--quiet', '--strict-checksums',
         `-Dmaven.repo.local=${repository}`,
         `${DEPENDENCY_PLUGIN}:copy`,
@@ -242,8 +257,8 @@ export async function prepareZipkin(): Promise<PreparedComponent> {
       // The jar is kept once, in the entry above, not a second time in Maven's repository.
       rmSync(join(repository, ...ZIPKIN.group.split('.'), ZIPKIN.artifact), { recursive: true, force: true });
     }
-    pruneSiblings(dir, 'zipkin-');
   });
+  touchAndPrune(dir, 'zipkin-');
   return { name: 'zipkin', version: ZIPKIN.version, path: jar, reused, seconds: (performance.now() - started) / 1000 };
 }
 

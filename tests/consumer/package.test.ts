@@ -194,7 +194,7 @@ describe('the npm tarball', () => {
     assert.match(result.stdout, /All good!/, result.stdout + result.stderr);
   });
 
-  it('a strict tsc consumer type-checks it with 0 errors', async () => {
+  it('a strict tsc consumer type-checks it with 0 errors, under Node and bundler resolution', async () => {
     const imports = Object.keys(pkg.exports).map((entry, i) => `import * as entry${i} from '${specifierOf(entry)}';`);
     writeFileSync(
       join(app, 'check.ts'),
@@ -211,29 +211,31 @@ describe('the npm tarball', () => {
         'await telemetry.shutdown();',
       ].join('\n'),
     );
-    writeFileSync(
-      join(app, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'es2023',
-          lib: ['es2023'],
-          module: 'nodenext',
-          moduleResolution: 'nodenext',
-          types: ['node'],
-          strict: true,
-          exactOptionalPropertyTypes: true,
-          noUncheckedIndexedAccess: true,
-          noImplicitOverride: true,
-          verbatimModuleSyntax: true,
-          skipLibCheck: false,
-          noEmit: true,
-        },
-        files: ['check.ts'],
-      }),
-    );
-    const result = await run(bin('tsc'), ['-p', 'tsconfig.json'], { cwd: app });
-    assert.equal(result.stdout + result.stderr, '', 'tsc reported errors');
-    assert.equal(result.code, 0);
+    for (const [module, moduleResolution] of [['nodenext', 'nodenext'], ['preserve', 'bundler']]) {
+      writeFileSync(
+        join(app, 'tsconfig.json'),
+        JSON.stringify({
+          compilerOptions: {
+            target: 'es2023',
+            lib: ['es2023'],
+            module,
+            moduleResolution,
+            types: ['node'],
+            strict: true,
+            exactOptionalPropertyTypes: true,
+            noUncheckedIndexedAccess: true,
+            noImplicitOverride: true,
+            verbatimModuleSyntax: true,
+            skipLibCheck: false,
+            noEmit: true,
+          },
+          files: ['check.ts'],
+        }),
+      );
+      const result = await run(bin('tsc'), ['-p', 'tsconfig.json'], { cwd: app });
+      assert.equal(result.stdout + result.stderr, '', `tsc (moduleResolution ${moduleResolution}) reported errors`);
+      assert.equal(result.code, 0);
+    }
   });
 });
 

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import process from 'node:process';
+import { stripVTControlCharacters } from 'node:util';
 import type { Pinning } from './proc.ts';
 import type { SinkCounts } from './sink.ts';
 
@@ -92,7 +93,7 @@ export function startServer(
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
     // Deno colours its errors even into a pipe; the report wants plain text.
-    stderr = (stderr + chunk.replace(/\x1b\[[0-9;]*m/g, '')).slice(-8_000);
+    stderr = (stderr + stripVTControlCharacters(chunk)).slice(-8_000);
   });
   const exited = new Promise<number | string>((resolve) =>
     child.on('exit', (code, signal) => resolve(code ?? signal ?? '?'))

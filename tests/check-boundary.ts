@@ -11,6 +11,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import process from 'node:process';
+import { pathToFileURL } from 'node:url';
 
 /** Files allowed to use their runtime, each with the reason. */
 export const BOUNDARY_EXCEPTIONS: Record<string, string> = {
@@ -167,11 +168,14 @@ export function findViolations(file: string, source: string): Violation[] {
       found.push({ file, line: lineOf(s.start), what: `looks for the global ${s.value}` });
     }
   }
-  // A global's name as code: not a property (`x.process`) unless of the global object.
+  // A global's name as code. Only `process` may name a property or key of something else
+  // (`options.process`, `{ process: … }`); one of the global object, or of a cast of it, is the global.
   const name = new RegExp(`(?<![\\w$])(${RUNTIME_GLOBALS.join('|')})(?![\\w$])`, 'g');
   for (const match of code.matchAll(name)) {
     const lead = code.slice(Math.max(0, match.index - 20), match.index);
-    if (/\.\s*$/.test(lead) && !/\b(?:globalThis|self|window)\s*\.\s*$/.test(lead)) continue;
+    const ofObject = /[\w$\]]\s*\??\.\s*$/.test(lead) && !/\b(?:globalThis|self|window)\s*\??\.\s*$/.test(lead);
+    const key = /[{,]\s*$/.test(lead) && /^\s*\??:/.test(code.slice(match.index + match[0].length));
+    if (match[1] === 'process' && (ofObject || key)) continue;
     found.push({ file, line: lineOf(match.index), what: `uses ${match[1]}` });
   }
   return found.sort((a, b) => a.line - b.line);
@@ -194,7 +198,8 @@ export function checkBoundary(dir = 'src'): Violation[] {
     .flatMap((file) => findViolations(file, readFileSync(file, 'utf8')));
 }
 
-if (import.meta.main) {
+// Run as a script (not imported by a test): `node tests/check-boundary.ts`.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const violations = checkBoundary(process.argv[2] ?? 'src');
   for (const v of violations) {
     const exceptions = Object.keys(BOUNDARY_EXCEPTIONS).join(', ');

@@ -122,9 +122,8 @@ function readJunit(path: string): Result[] {
         name: testcase.attributes.name ?? '(unnamed)',
         status: failure ? 'failed' : skipped ? 'skipped' : 'passed',
         millis: Number(testcase.attributes.time ?? 0) * 1000,
-        detail: failure
-          ? [failure.attributes.message, failure.text.trim()].filter(Boolean).join('\n')
-          : skipped?.attributes.message,
+        // The text holds the message too, with the stack and the assertion's diff.
+        detail: failure ? failure.text.trim() || failure.attributes.message : skipped?.attributes.message,
       };
     });
 }

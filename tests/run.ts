@@ -133,8 +133,9 @@ function escapeRegExp(text: string): string {
 }
 
 // What each runner is told: a JUnit report to a file, the name filter, and which tests to run.
-// Node runs the unit files in one process, as Bun does (and as fast); Deno and Bun find the
-// unit suite through deno.json (`test.include`, `test.permissions`) and bunfig.toml (`[test]`).
+// Node runs the unit files in one process, as Bun does (and as fast); Deno, whose every file
+// loads the SDK afresh, runs two at a time. Deno and Bun find the unit suite through deno.json
+// (`test.include`, `test.permissions`) and bunfig.toml (`[test]`).
 const UNIT_RUNNERS: Record<RuntimeName, (junit: string) => { command: string; args: string[] }> = {
   node: (junit) => ({
     command: process.execPath,
@@ -150,7 +151,7 @@ const UNIT_RUNNERS: Record<RuntimeName, (junit: string) => { command: string; ar
   }),
   deno: (junit) => ({
     command: bin('deno'),
-    args: ['test', '-P', '--no-prompt', `--junit-path=${junit}`, ...(grep ? [`--filter=${grep}`] : [])],
+    args: ['test', '-P', '--parallel', '--no-prompt', `--junit-path=${junit}`, ...(grep ? [`--filter=${grep}`] : [])],
   }),
   bun: (junit) => ({
     command: bin('bun'),
@@ -230,6 +231,8 @@ async function check(c: (typeof CHECKS)[number]): Promise<void> {
 
 /** Runs one test runner, then reports its tests and, if it failed without a failing test, itself. */
 async function runSuite(label: string, runner: { command: string; args: string[] }, junit: string): Promise<void> {
+  const shown = [runner.command.split('/').pop(), ...runner.args].join(' ').replaceAll(scratch, '$TMPDIR');
+  console.log(`run  ${label.padEnd(9)} ${shown}`);
   const { code, output } = await run(runner.command, runner.args);
   let results: Result[] = [];
   let unreadable = '';
@@ -256,8 +259,6 @@ async function runSuite(label: string, runner: { command: string; args: string[]
       millis: 0,
       detail: output.trimEnd(),
     });
-  } else if (anyFailed && output.trim()) {
-    console.log(`---- output of the ${label} runner ----\n${output.trimEnd()}\n----`);
   }
 }
 

@@ -442,11 +442,11 @@ function decodeMessage(reader: Reader, type: MessageType, end: number, path: str
 }
 
 /** Decodes an Export{Trace,Metrics,Logs}ServiceRequest; throws on malformed input. */
-export function decodeExportRequest(signal: OtlpSignal, bytes: Uint8Array): any {
+export function decodeExportRequest(signal: OtlpSignal, bytes: Uint8Array): OtlpExportRequest {
   const type = REQUESTS[signal];
   if (!type) throw new Error(`Unknown OTLP signal ${JSON.stringify(signal)}`);
   const reader = new Reader(bytes);
-  return decodeMessage(reader, type, bytes.length, signal);
+  return decodeMessage(reader, type, bytes.length, signal) as OtlpExportRequest;
 }
 
 // OTLP/JSON → canonical form.
@@ -534,33 +534,264 @@ const TOP_LEVEL: Record<OtlpSignal, string> = {
  * Brings an OTLP/JSON export request into the decoder's canonical form. Without `signal`
  * the signal is guessed from the top-level key; throws when the document does not fit.
  */
-export function normalizeOtlpJson(doc: unknown, signal?: OtlpSignal): any {
+export function normalizeOtlpJson(doc: unknown, signal?: OtlpSignal): OtlpExportRequest {
   const guessed = signal ??
     (Object.keys(TOP_LEVEL) as OtlpSignal[]).find((s) =>
       typeof doc === 'object' && doc !== null && TOP_LEVEL[s] in doc
     ) ??
     'traces';
-  return normalizeMessage(REQUESTS[guessed], doc, guessed);
+  return normalizeMessage(REQUESTS[guessed], doc, guessed) as OtlpExportRequest;
 }
 
-// Helpers for assertions: canonical AnyValues and attribute lists as plain values.
+// The canonical form as types: every field is optional, as default values are left out.
+
+export interface OtlpAnyValue {
+  stringValue?: string;
+  boolValue?: boolean;
+  /** A decimal string, as every 64-bit integer. */
+  intValue?: string;
+  doubleValue?: number;
+  arrayValue?: { values?: OtlpAnyValue[] };
+  kvlistValue?: { values?: OtlpKeyValue[] };
+  /** Base64. */
+  bytesValue?: string;
+}
+
+export interface OtlpKeyValue {
+  key?: string;
+  value?: OtlpAnyValue;
+}
+
+export interface OtlpResource {
+  attributes?: OtlpKeyValue[];
+  droppedAttributesCount?: number;
+}
+
+export interface OtlpScope {
+  name?: string;
+  version?: string;
+  attributes?: OtlpKeyValue[];
+  droppedAttributesCount?: number;
+}
+
+export interface OtlpSpan {
+  traceId?: string;
+  spanId?: string;
+  traceState?: string;
+  parentSpanId?: string;
+  name?: string;
+  kind?: number;
+  startTimeUnixNano?: string;
+  endTimeUnixNano?: string;
+  attributes?: OtlpKeyValue[];
+  droppedAttributesCount?: number;
+  events?: { timeUnixNano?: string; name?: string; attributes?: OtlpKeyValue[]; droppedAttributesCount?: number }[];
+  droppedEventsCount?: number;
+  links?: {
+    traceId?: string;
+    spanId?: string;
+    traceState?: string;
+    attributes?: OtlpKeyValue[];
+    droppedAttributesCount?: number;
+    flags?: number;
+  }[];
+  droppedLinksCount?: number;
+  status?: { message?: string; code?: number };
+  flags?: number;
+}
+
+export interface OtlpExemplar {
+  filteredAttributes?: OtlpKeyValue[];
+  timeUnixNano?: string;
+  asDouble?: number;
+  asInt?: string;
+  spanId?: string;
+  traceId?: string;
+}
+
+interface OtlpPoint {
+  attributes?: OtlpKeyValue[];
+  startTimeUnixNano?: string;
+  timeUnixNano?: string;
+  flags?: number;
+}
+
+export interface OtlpNumberDataPoint extends OtlpPoint {
+  asDouble?: number;
+  asInt?: string;
+  exemplars?: OtlpExemplar[];
+}
+
+export interface OtlpHistogramDataPoint extends OtlpPoint {
+  count?: string;
+  sum?: number;
+  bucketCounts?: string[];
+  explicitBounds?: number[];
+  exemplars?: OtlpExemplar[];
+  min?: number;
+  max?: number;
+}
+
+export interface OtlpExponentialHistogramDataPoint extends OtlpPoint {
+  count?: string;
+  sum?: number;
+  scale?: number;
+  zeroCount?: string;
+  positive?: { offset?: number; bucketCounts?: string[] };
+  negative?: { offset?: number; bucketCounts?: string[] };
+  exemplars?: OtlpExemplar[];
+  min?: number;
+  max?: number;
+  zeroThreshold?: number;
+}
+
+export interface OtlpSummaryDataPoint extends OtlpPoint {
+  count?: string;
+  sum?: number;
+  quantileValues?: { quantile?: number; value?: number }[];
+}
+
+export interface OtlpMetric {
+  name?: string;
+  description?: string;
+  unit?: string;
+  gauge?: { dataPoints?: OtlpNumberDataPoint[] };
+  sum?: { dataPoints?: OtlpNumberDataPoint[]; aggregationTemporality?: number; isMonotonic?: boolean };
+  histogram?: { dataPoints?: OtlpHistogramDataPoint[]; aggregationTemporality?: number };
+  exponentialHistogram?: { dataPoints?: OtlpExponentialHistogramDataPoint[]; aggregationTemporality?: number };
+  summary?: { dataPoints?: OtlpSummaryDataPoint[] };
+  metadata?: OtlpKeyValue[];
+}
+
+export interface OtlpLogRecord {
+  timeUnixNano?: string;
+  observedTimeUnixNano?: string;
+  severityNumber?: number;
+  severityText?: string;
+  body?: OtlpAnyValue;
+  attributes?: OtlpKeyValue[];
+  droppedAttributesCount?: number;
+  flags?: number;
+  traceId?: string;
+  spanId?: string;
+  eventName?: string;
+}
+
+/** An Export{Trace,Metrics,Logs}ServiceRequest: one of the three lists is there. */
+export interface OtlpExportRequest {
+  resourceSpans?: {
+    resource?: OtlpResource;
+    scopeSpans?: { scope?: OtlpScope; spans?: OtlpSpan[]; schemaUrl?: string }[];
+    schemaUrl?: string;
+  }[];
+  resourceMetrics?: {
+    resource?: OtlpResource;
+    scopeMetrics?: { scope?: OtlpScope; metrics?: OtlpMetric[]; schemaUrl?: string }[];
+    schemaUrl?: string;
+  }[];
+  resourceLogs?: {
+    resource?: OtlpResource;
+    scopeLogs?: { scope?: OtlpScope; logRecords?: OtlpLogRecord[]; schemaUrl?: string }[];
+    schemaUrl?: string;
+  }[];
+}
+
+// Helpers for assertions: canonical AnyValues and attribute lists as plain values, and the
+// items of many requests in one list each.
 
 /** Converts a canonical AnyValue to a plain value (int64 becomes a number; bytes stay base64). */
-export function anyValueToJs(value: any): unknown {
+export function anyValueToJs(value: OtlpAnyValue | undefined): unknown {
   if (value === undefined || value === null) return undefined;
   if ('stringValue' in value) return value.stringValue;
   if ('boolValue' in value) return value.boolValue;
   if ('intValue' in value) return Number(value.intValue);
   if ('doubleValue' in value) return value.doubleValue;
-  if ('arrayValue' in value) return ((value.arrayValue.values ?? []) as unknown[]).map(anyValueToJs);
-  if ('kvlistValue' in value) return attributesToObject(value.kvlistValue.values);
+  if ('arrayValue' in value) return (value.arrayValue?.values ?? []).map(anyValueToJs);
+  if ('kvlistValue' in value) return attributesToObject(value.kvlistValue?.values);
   if ('bytesValue' in value) return value.bytesValue;
   return undefined;
 }
 
 /** Converts a canonical KeyValue list to `{ key: plain value }`. */
-export function attributesToObject(attributes: any[] | undefined): Record<string, unknown> {
+export function attributesToObject(attributes: OtlpKeyValue[] | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const kv of attributes ?? []) out[kv.key ?? ''] = anyValueToJs(kv.value);
+  return out;
+}
+
+/** What every flattened item carries besides its own fields. */
+export interface Flattened {
+  /** The resource's attributes as plain values. */
+  resource: Record<string, unknown>;
+  scope: { name: string; version: string };
+}
+
+export interface FlatSpan extends OtlpSpan, Flattened {
+  attributesObject: Record<string, unknown>;
+}
+
+export interface FlatLogRecord extends OtlpLogRecord, Flattened {
+  attributesObject: Record<string, unknown>;
+  bodyValue: unknown;
+}
+
+export interface FlatMetric extends OtlpMetric, Flattened {}
+
+const scopeOf = (scope: OtlpScope | undefined) => ({ name: scope?.name ?? '', version: scope?.version ?? '' });
+
+/** Every span of the requests, in order, with its resource, scope and attributes as plain values. */
+export function flattenSpans(requests: Iterable<OtlpExportRequest>): FlatSpan[] {
+  const out: FlatSpan[] = [];
+  for (const request of requests) {
+    for (const rs of request.resourceSpans ?? []) {
+      const resource = attributesToObject(rs.resource?.attributes);
+      for (const ss of rs.scopeSpans ?? []) {
+        for (const span of ss.spans ?? []) {
+          out.push({
+            ...span,
+            resource,
+            scope: scopeOf(ss.scope),
+            attributesObject: attributesToObject(span.attributes),
+          });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Every log record of the requests, in order, with plain attributes and body. */
+export function flattenLogRecords(requests: Iterable<OtlpExportRequest>): FlatLogRecord[] {
+  const out: FlatLogRecord[] = [];
+  for (const request of requests) {
+    for (const rl of request.resourceLogs ?? []) {
+      const resource = attributesToObject(rl.resource?.attributes);
+      for (const sl of rl.scopeLogs ?? []) {
+        for (const record of sl.logRecords ?? []) {
+          out.push({
+            ...record,
+            resource,
+            scope: scopeOf(sl.scope),
+            attributesObject: attributesToObject(record.attributes),
+            bodyValue: anyValueToJs(record.body),
+          });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** Every metric of the requests, in order, with its resource and scope. */
+export function flattenMetrics(requests: Iterable<OtlpExportRequest>): FlatMetric[] {
+  const out: FlatMetric[] = [];
+  for (const request of requests) {
+    for (const rm of request.resourceMetrics ?? []) {
+      const resource = attributesToObject(rm.resource?.attributes);
+      for (const sm of rm.scopeMetrics ?? []) {
+        for (const metric of sm.metrics ?? []) out.push({ ...metric, resource, scope: scopeOf(sm.scope) });
+      }
+    }
+  }
   return out;
 }

@@ -9,10 +9,15 @@ import http from 'node:http';
 import type { Socket } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import {
-  anyValueToJs,
-  attributesToObject,
   decodeExportRequest,
+  type FlatLogRecord,
+  type FlatMetric,
+  type FlatSpan,
+  flattenLogRecords,
+  flattenMetrics,
+  flattenSpans,
   normalizeOtlpJson,
+  type OtlpExportRequest,
   type OtlpSignal,
 } from './_otlp-decode.ts';
 
@@ -30,7 +35,7 @@ export interface ReceivedRequest {
   /** After gunzip when `content-encoding: gzip`. */
   body: Uint8Array;
   /** Canonical OTLP/JSON: decoded protobuf, or parsed and normalized JSON; undefined if unparseable. */
-  document: any;
+  document: OtlpExportRequest | undefined;
   /** Why the receiver rejected it (bad path, content type, gzip, undecodable body ...). */
   error?: string;
   /** The status the receiver answered with; undefined while unanswered, or when hung or dropped. */
@@ -57,11 +62,11 @@ export interface OtlpReceiver {
   /** Resolves once `predicate` holds; rejects with what arrived so far on timeout (default 5000 ms). */
   waitFor(predicate: (r: OtlpReceiver) => boolean, timeoutMillis?: number): Promise<void>;
   /** Spans of accepted (2xx) trace requests, with `resource`, `scope` and `attributesObject`. */
-  spans(): any[];
+  spans(): FlatSpan[];
   /** Log records of accepted requests, with `resource`, `scope`, `attributesObject` and `bodyValue`. */
-  logRecords(): any[];
+  logRecords(): FlatLogRecord[];
   /** Metrics of accepted requests, with `resource` and `scope`. */
-  metrics(): any[];
+  metrics(): FlatMetric[];
   /** Ends hanging requests and open connections, then stops listening. */
   close(): Promise<void>;
 }
@@ -250,12 +255,13 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
   const address = server.address();
   if (address === null || typeof address === 'string') throw new Error('The OTLP receiver has no TCP address');
 
-  const accepted = (signal: OtlpSignal) =>
-    requests.filter((r) =>
+  const accepted = (signal: OtlpSignal): OtlpExportRequest[] =>
+    requests.flatMap((r) =>
       r.signal === signal && r.document !== undefined && !r.error &&
-      r.responseStatus !== undefined && r.responseStatus >= 200 && r.responseStatus < 300
+        r.responseStatus !== undefined && r.responseStatus >= 200 && r.responseStatus < 300
+        ? [r.document]
+        : []
     );
-  const scopeOf = (scope: any) => ({ name: scope?.name ?? '', version: scope?.version ?? '' });
 
   const receiver: OtlpReceiver = {
     url: `http://127.0.0.1:${address.port}`,
@@ -266,7 +272,6 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
     },
     waitFor(predicate, timeoutMillis = 5000) {
       return new Promise<void>((resolve, reject) => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
         const check = () => {
           let done: boolean;
           try {
@@ -286,7 +291,7 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
           clearTimeout(timer);
         };
         waiters.add(check);
-        timer = setTimeout(() => {
+        const timer = setTimeout(() => {
           finish();
           const seen = requests.length === 0 ? ' none' : '\n  ' + requests.map(describeRequest).join('\n  ');
           reject(
@@ -298,48 +303,9 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
         check();
       });
     },
-    spans() {
-      return accepted('traces').flatMap((r) =>
-        (r.document.resourceSpans ?? []).flatMap((rs: any) =>
-          (rs.scopeSpans ?? []).flatMap((ss: any) =>
-            (ss.spans ?? []).map((span: any) => ({
-              ...span,
-              resource: attributesToObject(rs.resource?.attributes),
-              scope: scopeOf(ss.scope),
-              attributesObject: attributesToObject(span.attributes),
-            }))
-          )
-        )
-      );
-    },
-    logRecords() {
-      return accepted('logs').flatMap((r) =>
-        (r.document.resourceLogs ?? []).flatMap((rl: any) =>
-          (rl.scopeLogs ?? []).flatMap((sl: any) =>
-            (sl.logRecords ?? []).map((record: any) => ({
-              ...record,
-              resource: attributesToObject(rl.resource?.attributes),
-              scope: scopeOf(sl.scope),
-              attributesObject: attributesToObject(record.attributes),
-              bodyValue: anyValueToJs(record.body),
-            }))
-          )
-        )
-      );
-    },
-    metrics() {
-      return accepted('metrics').flatMap((r) =>
-        (r.document.resourceMetrics ?? []).flatMap((rm: any) =>
-          (rm.scopeMetrics ?? []).flatMap((sm: any) =>
-            (sm.metrics ?? []).map((metric: any) => ({
-              ...metric,
-              resource: attributesToObject(rm.resource?.attributes),
-              scope: scopeOf(sm.scope),
-            }))
-          )
-        )
-      );
-    },
+    spans: () => flattenSpans(accepted('traces')),
+    logRecords: () => flattenLogRecords(accepted('logs')),
+    metrics: () => flattenMetrics(accepted('metrics')),
     async close() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const res of hanging) res.socket?.destroy();

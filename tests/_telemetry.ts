@@ -1,6 +1,8 @@
-/** In-memory telemetry for unit tests: real SDK providers whose exporters keep everything. */
+/**
+ * In-memory telemetry for unit tests: real SDK providers whose exporters keep everything, and
+ * the library's own propagator.
+ */
 import { type Attributes, ROOT_CONTEXT, type TextMapGetter } from '@opentelemetry/api';
-import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import {
@@ -12,9 +14,8 @@ import {
   PeriodicExportingMetricReader,
 } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { createW3CPropagator, type Telemetry, tracerProviderWithRandomFlag } from '../mod.ts';
 import { registerContextManager } from '../src/sdk/context.ts';
-import { tracerProviderWithRandomFlag } from '../src/w3c/random-flag.ts';
-import type { Telemetry } from '../src/sdk/setup.ts';
 
 export interface TestTelemetry extends Telemetry {
   spans(): ReadableSpan[];
@@ -46,9 +47,8 @@ export function createTestTelemetry(): TestTelemetry {
     tracerProvider: tracerProviderWithRandomFlag(sdkTracerProvider),
     meterProvider,
     loggerProvider,
-    propagator: new CompositePropagator({
-      propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()],
-    }),
+    // The library's own W3C propagator, as setupTelemetry() installs it.
+    propagator: createW3CPropagator(),
     forceFlush: () => Promise.resolve(),
     shutdown: async () => {
       await Promise.all([sdkTracerProvider.shutdown(), meterProvider.shutdown(), loggerProvider.shutdown()]);

@@ -22,7 +22,14 @@ import {
   prepareZipkin,
   zipkinUnavailable,
 } from './prepare-real-components.ts';
-import { CONFIGS, findZipkinTrace, type RunningProcess, startCollector, startZipkin, zipkinTraceUrl } from './real-components.ts';
+import {
+  CONFIGS,
+  findZipkinTrace,
+  type RunningProcess,
+  startCollector,
+  startZipkin,
+  zipkinTraceUrl,
+} from './real-components.ts';
 
 const BURST = ['Alice', 'Bob', 'Carol', 'Dave', 'Erin', 'Frank', 'Grace', 'Heidi', 'Ivan', 'Judy'];
 
@@ -46,7 +53,9 @@ let stopping: Promise<void> | undefined;
 function stopAll(): Promise<void> {
   stopping ??= (async () => {
     for (const service of services) service.signal('SIGTERM');
-    await Promise.all(services.map((service) => Promise.race([service.exited, new Promise((r) => setTimeout(r, 10_000))])));
+    await Promise.all(
+      services.map((service) => Promise.race([service.exited, new Promise((r) => setTimeout(r, 10_000))])),
+    );
     for (const service of services) service.signal('SIGKILL');
     for (const component of components.reverse()) await component.stop();
   })();

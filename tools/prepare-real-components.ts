@@ -15,7 +15,18 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import process from 'node:process';
@@ -60,7 +71,11 @@ export function collectorRelease(): string {
   return /go\.opentelemetry\.io\/collector\/otelcol (v\S+)/.exec(goMod)?.[1] ?? 'unknown';
 }
 
-function run(command: string, args: string[], options: { cwd?: string } = {}): { ok: boolean; output: string; missing: boolean } {
+function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string } = {},
+): { ok: boolean; output: string; missing: boolean } {
   const result = spawnSync(command, args, { cwd: options.cwd, encoding: 'utf8' });
   const missing = (result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
   return { ok: result.status === 0, output: `${result.stdout ?? ''}${result.stderr ?? ''}`, missing };
@@ -79,7 +94,9 @@ export function zipkinUnavailable(): string | undefined {
   const java = run('java', ['-version']);
   if (java.missing) return 'Java is not installed (the `java` command is not on PATH); Zipkin needs Java 17 or newer';
   const major = Number(/version "(?:1\.)?(\d+)/.exec(java.output)?.[1] ?? 0);
-  if (major < 17) return `Zipkin ${ZIPKIN.version} needs Java 17 or newer; \`java -version\` says: ${java.output.split('\n')[0]}`;
+  if (major < 17) {
+    return `Zipkin ${ZIPKIN.version} needs Java 17 or newer; \`java -version\` says: ${java.output.split('\n')[0]}`;
+  }
   if (!existsSync(zipkinJarPath()) && run('mvn', ['-v']).missing) {
     return 'Maven is not installed (the `mvn` command is not on PATH); it fetches the Zipkin server from Maven Central';
   }
@@ -103,7 +120,11 @@ export function collectorBinaryPath(): string {
 
 export function zipkinJarPath(): string {
   const key = hashOf([ZIPKIN.version, ZIPKIN.sha256]);
-  return join(cacheRoot(), `zipkin-${ZIPKIN.version}-${key}`, `${ZIPKIN.artifact}-${ZIPKIN.version}-${ZIPKIN.classifier}.jar`);
+  return join(
+    cacheRoot(),
+    `zipkin-${ZIPKIN.version}-${key}`,
+    `${ZIPKIN.artifact}-${ZIPKIN.version}-${ZIPKIN.classifier}.jar`,
+  );
 }
 
 /** Runs a command with its output shown on stderr only if it fails (it is long and rarely useful). */
@@ -205,13 +226,19 @@ export async function prepareCollector(): Promise<PreparedComponent> {
   const binary = collectorBinaryPath();
   const dir = dirname(binary);
   const reused = await once(binary, async () => {
-    process.stderr.write(`collector: building ${COLLECTOR_BINARY} ${collectorRelease()} with Go (1 to 3 minutes on a cold module cache)\n`);
+    process.stderr.write(
+      `collector: building ${COLLECTOR_BINARY} ${collectorRelease()} with Go (1 to 3 minutes on a cold module cache)\n`,
+    );
     const staging = `${dir}.tmp-${process.pid}`;
     rmSync(staging, { recursive: true, force: true });
     mkdirSync(staging, { recursive: true });
     try {
       // -trimpath and no symbol tables: a smaller binary that is the same on every machine.
-      await runQuietly('go', ['build', '-trimpath', '-ldflags=-s -w', '-o', join(staging, COLLECTOR_BINARY), '.'], OTELCOL_DIR);
+      await runQuietly(
+        'go',
+        ['build', '-trimpath', '-ldflags=-s -w', '-o', join(staging, COLLECTOR_BINARY), '.'],
+        OTELCOL_DIR,
+      );
       rmSync(dir, { recursive: true, force: true });
       renameSync(staging, dir);
     } finally {
@@ -219,13 +246,22 @@ export async function prepareCollector(): Promise<PreparedComponent> {
     }
   });
   touchAndPrune(dir, 'otelcol-');
-  return { name: 'collector', version: collectorRelease(), path: binary, reused, seconds: (performance.now() - started) / 1000 };
+  return {
+    name: 'collector',
+    version: collectorRelease(),
+    path: binary,
+    reused,
+    seconds: (performance.now() - started) / 1000,
+  };
 }
 
 function sha256Of(path: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const hash = createHash('sha256');
-    createReadStream(path).on('data', (chunk) => hash.update(chunk)).on('error', reject).on('end', () => resolve(hash.digest('hex')));
+    createReadStream(path).on('data', (chunk) => hash.update(chunk)).on('error', reject).on(
+      'end',
+      () => resolve(hash.digest('hex')),
+    );
   });
 }
 
@@ -241,7 +277,9 @@ export async function prepareZipkin(): Promise<PreparedComponent> {
     rmSync(staging, { recursive: true, force: true });
     try {
       await runQuietly('mvn', [
-        '--batch-mode', '--quiet', '--strict-checksums',
+        '--batch-mode',
+        '--quiet',
+        '--strict-checksums',
         `-Dmaven.repo.local=${repository}`,
         `${DEPENDENCY_PLUGIN}:copy`,
         `-Dartifact=${ZIPKIN.group}:${ZIPKIN.artifact}:${ZIPKIN.version}:jar:${ZIPKIN.classifier}`,
@@ -264,18 +302,24 @@ export async function prepareZipkin(): Promise<PreparedComponent> {
 
 /** One line per component, as the command prints it. */
 export function describeComponent(component: PreparedComponent): string {
-  const what = component.name === 'collector' ? `${COLLECTOR_BINARY} ${component.version}` : `${ZIPKIN.artifact} ${component.version}`;
+  const what = component.name === 'collector'
+    ? `${COLLECTOR_BINARY} ${component.version}`
+    : `${ZIPKIN.artifact} ${component.version}`;
   const how = component.reused ? 'reused' : component.name === 'collector' ? 'built' : 'fetched';
-  return `${component.name.padEnd(9)} ${what.padEnd(34)} ${how} in ${component.seconds.toFixed(1)} s: ${component.path}`;
+  return `${component.name.padEnd(9)} ${what.padEnd(34)} ${how} in ${
+    component.seconds.toFixed(1)
+  } s: ${component.path}`;
 }
 
 // Run as a command: both at once (the fetch overlaps the build), then one line each, in order;
 // a missing tool or a failure is one line and exit code 1.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const tasks = ([[collectorUnavailable, prepareCollector], [zipkinUnavailable, prepareZipkin]] as const).map(([unavailable, prepare]) => {
-    const reason = unavailable();
-    return reason ? Promise.reject(new Error(reason)) : prepare();
-  });
+  const tasks = ([[collectorUnavailable, prepareCollector], [zipkinUnavailable, prepareZipkin]] as const).map(
+    ([unavailable, prepare]) => {
+      const reason = unavailable();
+      return reason ? Promise.reject(new Error(reason)) : prepare();
+    },
+  );
   let failed = false;
   for (const outcome of await Promise.allSettled(tasks)) {
     if (outcome.status === 'fulfilled') {

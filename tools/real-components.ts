@@ -50,12 +50,19 @@ export function portFree(port: number): Promise<boolean> {
 }
 
 /** Polls `ready` every 50 ms until it holds, the process ends, or the deadline passes. */
-async function waitUntil(what: string, child: RunningProcess, ready: () => Promise<boolean>, timeoutMillis: number): Promise<void> {
+async function waitUntil(
+  what: string,
+  child: RunningProcess,
+  ready: () => Promise<boolean>,
+  timeoutMillis: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMillis;
   let ended: number | string | undefined;
   child.exited.then((code) => (ended = code));
   for (;;) {
-    if (ended !== undefined) throw new Error(`${what} exited with ${ended} before it was ready:\n${tail(child.output())}`);
+    if (ended !== undefined) {
+      throw new Error(`${what} exited with ${ended} before it was ready:\n${tail(child.output())}`);
+    }
     if (await ready()) return;
     if (Date.now() > deadline) {
       await child.stop(1000);
@@ -81,7 +88,10 @@ function accepts(port: number): Promise<boolean> {
 }
 
 function launch(command: string, args: string[], env: Record<string, string>, port: number): RunningProcess {
-  const child: ChildProcess = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(command, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -137,17 +147,26 @@ export async function startCollector(binary: string, options: CollectorOptions):
 const ZIPKIN_JVM_FLAGS = ['-Xms64m', '-Xmx512m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1'];
 
 /** Starts Zipkin (in-memory storage) and resolves once /health says UP. */
-export async function startZipkin(jar: string, options: { port?: number; timeoutMillis?: number } = {}): Promise<RunningProcess> {
+export async function startZipkin(
+  jar: string,
+  options: { port?: number; timeoutMillis?: number } = {},
+): Promise<RunningProcess> {
   const port = options.port ?? (await freePort());
   if (!(await portFree(port))) throw new Error(`Cannot start Zipkin: port ${port} on 127.0.0.1 is in use`);
-  const zipkin = launch('java', [
-    ...ZIPKIN_JVM_FLAGS,
-    '-jar', jar,
-    // Armeria, Zipkin's server, listens on every interface unless told otherwise.
-    `--armeria.ports[0].ip=127.0.0.1`,
-    `--armeria.ports[0].port=${port}`,
-    '--armeria.ports[0].protocols=http',
-  ], {}, port);
+  const zipkin = launch(
+    'java',
+    [
+      ...ZIPKIN_JVM_FLAGS,
+      '-jar',
+      jar,
+      // Armeria, Zipkin's server, listens on every interface unless told otherwise.
+      `--armeria.ports[0].ip=127.0.0.1`,
+      `--armeria.ports[0].port=${port}`,
+      '--armeria.ports[0].protocols=http',
+    ],
+    {},
+    port,
+  );
   const healthy = async () => {
     try {
       const response = await fetch(`${zipkin.url}/health`);
@@ -160,43 +179,72 @@ export async function startZipkin(jar: string, options: { port?: number; timeout
   return zipkin;
 }
 
+/** A span as Zipkin's v2 API returns it (the fields the tests and the demo read). */
+export interface ZipkinSpan {
+  traceId: string;
+  id: string;
+  parentId?: string;
+  name?: string;
+  kind?: 'CLIENT' | 'SERVER' | 'PRODUCER' | 'CONSUMER';
+  localEndpoint?: { serviceName?: string };
+  tags?: Record<string, string>;
+}
+
 /** The Zipkin UI's page for one trace. */
 export function zipkinTraceUrl(zipkin: { url: string }, traceId: string): string {
   return `${zipkin.url}/zipkin/traces/${traceId}`;
 }
 
 /** Polls Zipkin's API until the trace has at least `spans` spans; resolves with them. */
-export async function fetchZipkinTrace(zipkin: { url: string }, traceId: string, spans: number, timeoutMillis = 20_000): Promise<any[]> {
+export async function fetchZipkinTrace(
+  zipkin: { url: string },
+  traceId: string,
+  spans: number,
+  timeoutMillis = 20_000,
+): Promise<ZipkinSpan[]> {
   const deadline = Date.now() + timeoutMillis;
   let last: unknown = 'no answer yet';
   for (;;) {
     try {
       const response = await fetch(`${zipkin.url}/api/v2/trace/${traceId}`);
       last = response.ok ? await response.json() : `${response.status} ${await response.text()}`;
-      if (Array.isArray(last) && last.length >= spans) return last;
+      if (Array.isArray(last) && last.length >= spans) return last as ZipkinSpan[];
     } catch (error) {
       last = (error as Error).message;
     }
     if (Date.now() > deadline) {
-      throw new Error(`Zipkin had no trace ${traceId} with ${spans} spans within ${timeoutMillis} ms; last answer: ${JSON.stringify(last).slice(0, 2000)}`);
+      throw new Error(
+        `Zipkin had no trace ${traceId} with ${spans} spans within ${timeoutMillis} ms; last answer: ${
+          JSON.stringify(last).slice(0, 2000)
+        }`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
 
 /** Polls Zipkin's API until a trace of `serviceName` has at least `spans` spans; resolves with its id. */
-export async function findZipkinTrace(zipkin: { url: string }, serviceName: string, spans: number, timeoutMillis = 20_000): Promise<string> {
+export async function findZipkinTrace(
+  zipkin: { url: string },
+  serviceName: string,
+  spans: number,
+  timeoutMillis = 20_000,
+): Promise<string> {
   const deadline = Date.now() + timeoutMillis;
   for (;;) {
     try {
-      const response = await fetch(`${zipkin.url}/api/v2/traces?serviceName=${encodeURIComponent(serviceName)}&limit=20`);
-      const traces = response.ok ? ((await response.json()) as any[][]) : [];
+      const response = await fetch(
+        `${zipkin.url}/api/v2/traces?serviceName=${encodeURIComponent(serviceName)}&limit=20`,
+      );
+      const traces = response.ok ? ((await response.json()) as ZipkinSpan[][]) : [];
       const complete = traces.find((trace) => trace.length >= spans);
-      if (complete) return complete[0].traceId;
+      if (complete) return complete[0]!.traceId;
     } catch {
       // not answering yet: polled again below
     }
-    if (Date.now() > deadline) throw new Error(`Zipkin had no trace of ${serviceName} with ${spans} spans within ${timeoutMillis} ms`);
+    if (Date.now() > deadline) {
+      throw new Error(`Zipkin had no trace of ${serviceName} with ${spans} spans within ${timeoutMillis} ms`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }

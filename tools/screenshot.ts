@@ -18,7 +18,10 @@ import { fileURLToPath } from 'node:url';
 import { freePort } from './real-components.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = resolve(ROOT, process.argv.find((arg) => arg.startsWith('--out='))?.slice('--out='.length) ?? 'docs/img/trace.png');
+const out = resolve(
+  ROOT,
+  process.argv.find((arg) => arg.startsWith('--out='))?.slice('--out='.length) ?? 'docs/img/trace.png',
+);
 
 /** What the trace page must show once Zipkin's UI has rendered it (Zipkin keeps names in lower case). */
 const EXPECTED = [
@@ -30,7 +33,10 @@ const EXPECTED = [
 
 /** The page's text as a person reads it: tags dropped, white space collapsed. */
 function textOf(html: string): string {
-  return html.replace(/<script[\s\S]*?<\/script>|<style[\s\S]*?<\/style>/g, ' ').replace(/<[^>]+>/g, ' ').replace(/\s+/g, ' ');
+  return html.replace(/<script[\s\S]*?<\/script>|<style[\s\S]*?<\/style>/g, ' ').replace(/<[^>]+>/g, ' ').replace(
+    /\s+/g,
+    ' ',
+  );
 }
 
 function findChromium(): string {
@@ -100,11 +106,19 @@ try {
   const text = textOf(dom);
   const missing = EXPECTED.filter((expected) => !text.includes(expected));
   if (missing.length > 0) {
-    throw new Error(`the trace page shows no cross-runtime trace: ${missing.map((m) => JSON.stringify(m)).join(', ')} not on ${demo.traceUrl}`);
+    throw new Error(
+      `the trace page shows no cross-runtime trace: ${
+        missing.map((m) => JSON.stringify(m)).join(', ')
+      } not on ${demo.traceUrl}`,
+    );
   }
   mkdirSync(dirname(out), { recursive: true });
   chromium(browser, profile, [`--screenshot=${out}`, demo.traceUrl]);
-  console.log(`screenshot: ${out} (${Math.round(statSync(out).size / 1024)} KiB); the page shows ${EXPECTED.map((e) => JSON.stringify(e.trim())).join(', ')}`);
+  console.log(
+    `screenshot: ${out} (${Math.round(statSync(out).size / 1024)} KiB); the page shows ${
+      EXPECTED.map((e) => JSON.stringify(e.trim())).join(', ')
+    }`,
+  );
 } catch (error) {
   console.error(`screenshot: ${(error as Error).message}`);
   process.exitCode = 1;

@@ -1,22 +1,25 @@
-/** Starts a runtime's adapter as a real process and reads back what it printed. */
+/**
+ * Starts a runtime's adapter as a real process and reads back what it printed. Every process
+ * started here runs in a process group of its own and is remembered until it has exited, so
+ * that `stopAllServices()` (in each e2e file's `afterEach`) ends whatever a failing test left.
+ */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import process from 'node:process';
-import { RUNTIME_COMMANDS, type RuntimeName } from '../_runtimes.ts';
+import { adapterCommand, type RuntimeName } from '../_runtimes.ts';
+import {
+  anyValueToJs,
+  attributesToObject,
+  type FlatLogRecord,
+  type FlatMetric,
+  type FlatSpan,
+  flattenLogRecords,
+  flattenMetrics,
+  flattenSpans,
+  normalizeOtlpJson,
+  type OtlpExportRequest,
+} from '../_otlp-decode.ts';
 
-/** The command each runtime's users type, minus the wrappers (`npm`, `deno task`, `bun run`). */
-export function adapterCommand(runtime: RuntimeName): { command: string; args: string[] } {
-  const { command } = RUNTIME_COMMANDS[runtime];
-  if (runtime === 'node') {
-    // The same V8 flags as `npm start` (`node FLAGS runtimes/start.js`), read from package.json.
-    const start: string[] = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.trim().split(/\s+/);
-    return { command, args: [...start.slice(1, -1), 'dist/node.js'] };
-  }
-  if (runtime === 'bun') return { command, args: ['runtimes/bun.ts'] };
-  // The same permission flags as `deno task start`, read from deno.json so they cannot drift.
-  const task: string = JSON.parse(readFileSync('deno.json', 'utf8')).tasks.start.command;
-  return { command, args: task.slice(task.indexOf(' run ') + 1).split(/\s+/) };
-}
+export { adapterCommand };
 
 export interface RunningService {
   runtime: RuntimeName;
@@ -26,6 +29,7 @@ export interface RunningService {
   stderr(): string;
   /** Resolves with the exit code (or the signal's name) once the process has ended. */
   exited: Promise<number | string>;
+  /** Sends `name` to the service's process group, wrappers (`npm start`) included. */
   signal(name: NodeJS.Signals): void;
 }
 
@@ -36,8 +40,46 @@ export interface StartOptions {
   timeoutMillis?: number;
 }
 
-/** Spawns the adapter on a free port (PORT=0) and resolves once it says it is listening. */
-export function startService(runtime: RuntimeName, options: StartOptions = {}): Promise<RunningService> {
+/** Process groups started and not yet seen to exit. */
+const live = new Map<ChildProcess, Promise<unknown>>();
+
+function signalGroup(child: ChildProcess, name: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid!, name);
+  } catch {
+    // already gone
+  }
+}
+
+// Even when the test process ends abruptly, no service outlives it.
+process.on('exit', () => {
+  for (const child of live.keys()) signalGroup(child, 'SIGKILL');
+});
+
+/**
+ * SIGTERM to every service still running, SIGKILL to any that has not exited `graceMillis`
+ * later; resolves once all have exited.
+ */
+export async function stopAllServices(graceMillis = 5_000): Promise<void> {
+  if (live.size === 0) return;
+  const children = [...live];
+  for (const [child] of children) signalGroup(child, 'SIGTERM');
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const grace = new Promise((resolve) => (timer = setTimeout(resolve, graceMillis)));
+  await Promise.race([Promise.all(children.map(([, exited]) => exited)), grace]);
+  clearTimeout(timer);
+  for (const [child] of children) signalGroup(child, 'SIGKILL');
+  await Promise.all(children.map(([, exited]) => exited));
+}
+
+interface Spawned {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<number | string>;
+}
+
+function spawnService(runtime: RuntimeName, options: StartOptions): Spawned {
   const { command, args } = options.command ?? adapterCommand(runtime);
   // The outer environment's OTEL_* must not leak into what a test asserts.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('OTEL_')));
@@ -51,51 +93,81 @@ export function startService(runtime: RuntimeName, options: StartOptions = {}): 
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<number | string>((resolve) =>
+  const exited = new Promise<number | string>((resolve) => {
+    // A spawn failure (no such binary) ends here too, with 'close' after 'error'.
+    child.on('error', (error) => (stderr += `cannot start ${command}: ${error.message}\n`));
     // 'close', not 'exit': by then everything the process printed has been read.
-    child.on('close', (code, signal) => resolve(code ?? signal ?? 'unknown'))
-  );
+    child.on('close', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+  });
+  live.set(child, exited);
+  exited.then(() => live.delete(child));
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
 
+/** Spawns the adapter on a free port (PORT=0) and resolves once it says it is listening. */
+export function startService(runtime: RuntimeName, options: StartOptions = {}): Promise<RunningService> {
+  const { child, stdout, stderr, exited } = spawnService(runtime, options);
+  const timeoutMillis = options.timeoutMillis ?? 15_000;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       stop();
-      reject(new Error(`${runtime} did not start within ${options.timeoutMillis ?? 15_000} ms; stderr:\n${stderr}`));
-    }, options.timeoutMillis ?? 15_000);
+      signalGroup(child, 'SIGKILL');
+      reject(new Error(`${runtime} did not start within ${timeoutMillis} ms; stderr:\n${stderr()}`));
+    }, timeoutMillis);
     const stop = () => {
       clearTimeout(timer);
       child.stderr!.off('data', onData);
     };
     const onData = () => {
-      const match = /listening on http:\/\/[^:]+:(\d+)/.exec(stderr);
+      const match = /listening on http:\/\/[^:]+:(\d+)/.exec(stderr());
       if (!match) return;
       stop();
       resolve({
         runtime,
         url: `http://127.0.0.1:${match[1]}`,
         child,
-        stdout: () => stdout,
-        stderr: () => stderr,
+        stdout,
+        stderr,
         exited,
-        signal: (name) => {
-          try {
-            process.kill(-child.pid!, name);
-          } catch {
-            // already gone
-          }
-        },
+        signal: (name) => signalGroup(child, name),
       });
     };
     child.stderr!.on('data', onData);
     exited.then((code) => {
       stop();
-      reject(new Error(`${runtime} exited with ${code} before listening; stderr:\n${stderr}`));
+      reject(new Error(`${runtime} exited with ${code} before listening; stderr:\n${stderr()}`));
     });
   });
 }
 
+export interface Exited {
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs the adapter until it exits by itself, for settings it must refuse at start; a
+ * service still running after `timeoutMillis` is killed and the promise rejects.
+ */
+export async function runUntilExit(runtime: RuntimeName, options: StartOptions = {}): Promise<Exited> {
+  const { child, stdout, stderr, exited } = spawnService(runtime, options);
+  const timeoutMillis = options.timeoutMillis ?? 15_000;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(resolve, timeoutMillis, 'timeout')));
+  const code = await Promise.race([exited, timedOut]);
+  clearTimeout(timer);
+  if (code === 'timeout') {
+    signalGroup(child, 'SIGKILL');
+    await exited;
+    throw new Error(`${runtime} was still running after ${timeoutMillis} ms; stderr:\n${stderr()}`);
+  }
+  return { code, stdout: stdout(), stderr: stderr() };
+}
+
 /** Splits the console exporters' output (indented JSON documents, one after another). */
-export function parseDocuments(stdout: string): any[] {
-  const documents: any[] = [];
+export function parseDocuments(stdout: string): unknown[] {
+  const documents: unknown[] = [];
   let current: string[] = [];
   for (const line of stdout.split('\n')) {
     if (current.length === 0 && line !== '{') continue; // not telemetry
@@ -108,63 +180,24 @@ export function parseDocuments(stdout: string): any[] {
   return documents;
 }
 
-/** Converts an OTLP/JSON AnyValue to a plain value. */
-export function plain(value: any): unknown {
-  if (value === undefined || value === null) return undefined;
-  if ('stringValue' in value) return value.stringValue;
-  if ('intValue' in value) return Number(value.intValue);
-  if ('doubleValue' in value) return value.doubleValue;
-  if ('boolValue' in value) return value.boolValue;
-  if ('arrayValue' in value) return (value.arrayValue.values ?? []).map(plain);
-  if ('kvlistValue' in value) return attributesOf(value.kvlistValue.values);
-  return undefined;
-}
+/** Converts an OTLP/JSON AnyValue to a plain value; the same as `anyValueToJs` of `_otlp-decode.ts`. */
+export const plain = anyValueToJs;
 
-export function attributesOf(list: any[] | undefined): Record<string, unknown> {
-  return Object.fromEntries((list ?? []).map((kv: any) => [kv.key, plain(kv.value)]));
-}
+/** An OTLP/JSON attribute list as `{ key: plain value }`; the same as `attributesToObject`. */
+export const attributesOf = attributesToObject;
 
 export interface Printed {
-  spans: any[];
-  logs: any[];
-  metrics: any[];
+  spans: FlatSpan[];
+  logs: FlatLogRecord[];
+  metrics: FlatMetric[];
 }
 
-/** Flattens the printed OTLP/JSON documents; each item gains `resource`, `scope` and `attrs`. */
+/**
+ * The telemetry the console exporters printed, in the canonical OTLP/JSON form of
+ * `_otlp-decode.ts` (which also checks it is well-formed) and flattened as the OTLP receiver
+ * flattens what it receives: each item gains `resource`, `scope` and plain attributes.
+ */
 export function collect(stdout: string): Printed {
-  const printed: Printed = { spans: [], logs: [], metrics: [] };
-  for (const doc of parseDocuments(stdout)) {
-    for (const rs of doc.resourceSpans ?? []) {
-      for (const ss of rs.scopeSpans ?? []) {
-        for (const span of ss.spans ?? []) {
-          printed.spans.push({
-            ...span,
-            resource: attributesOf(rs.resource?.attributes),
-            scope: ss.scope,
-            attrs: attributesOf(span.attributes),
-          });
-        }
-      }
-    }
-    for (const rl of doc.resourceLogs ?? []) {
-      for (const sl of rl.scopeLogs ?? []) {
-        for (const log of sl.logRecords ?? []) {
-          printed.logs.push({
-            ...log,
-            resource: attributesOf(rl.resource?.attributes),
-            scope: sl.scope,
-            attrs: attributesOf(log.attributes),
-          });
-        }
-      }
-    }
-    for (const rm of doc.resourceMetrics ?? []) {
-      for (const sm of rm.scopeMetrics ?? []) {
-        for (const metric of sm.metrics ?? []) {
-          printed.metrics.push({ ...metric, resource: attributesOf(rm.resource?.attributes), scope: sm.scope });
-        }
-      }
-    }
-  }
-  return printed;
+  const documents: OtlpExportRequest[] = parseDocuments(stdout).map((doc) => normalizeOtlpJson(doc));
+  return { spans: flattenSpans(documents), logs: flattenLogRecords(documents), metrics: flattenMetrics(documents) };
 }

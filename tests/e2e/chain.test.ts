@@ -12,44 +12,29 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { test } from '../_harness.ts';
+import { afterEach, test } from 'node:test';
+import { startStub, type Stub } from '../_http-stub.ts';
+import type { FlatSpan } from '../_otlp-decode.ts';
 import { startOtlpReceiver } from '../_otlp-receiver.ts';
-import { type RunningService, startService } from './_service.ts';
+import { startService, stopAllServices } from './_service.ts';
+
+// Whatever a failing test left running.
+afterEach(() => stopAllServices());
 
 const SERVER = 2;
 const CLIENT = 3;
 
-interface Oracle {
-  url: string;
-  headers: http.IncomingHttpHeaders[];
-  close(): Promise<void>;
-}
-
-async function startOracle(roll: string): Promise<Oracle> {
-  const headers: http.IncomingHttpHeaders[] = [];
-  const server = http.createServer((req, res) => {
-    headers.push(req.headers);
-    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(`${roll}\n`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    headers,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+/** The last dice service of the chain: answers `roll` and keeps the headers it was sent. */
+function startOracle(roll: string): Promise<Stub> {
+  return startStub((_, res) => res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(`${roll}\n`));
 }
 
 test(
   'the chain node -> deno -> bun: one request is one trace, linked across the runtimes, baggage carried to the end',
+  { timeout: 60_000 },
   async () => {
     const receiver = await startOtlpReceiver();
     const oracle = await startOracle('3');
-    const services: RunningService[] = [];
     const env = (upstream: string, name: string) => ({
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_TRACES_EXPORTER: 'otlp',
@@ -63,11 +48,8 @@ test(
     try {
       // Each hop needs the next one's URL, so the chain starts from its end.
       const bun = await startService('bun', { env: env(oracle.url, 'dice-bun') });
-      services.push(bun);
       const deno = await startService('deno', { env: env(bun.url, 'dice-deno') });
-      services.push(deno);
       const node = await startService('node', { env: env(deno.url, 'dice-node') });
-      services.push(node);
 
       const response = await fetch(`${node.url}/rolldice/Alice`, { headers: { baggage: 'player.tier=gold' } });
       assert.equal(response.status, 200, await response.clone().text());
@@ -79,18 +61,19 @@ test(
       assert.equal(
         spans.length,
         9,
-        spans.map((s: any) => `${s.resource['process.runtime.name']} ${s.name}`).join(', '),
+        spans.map((s) => `${s.resource['process.runtime.name']} ${s.name}`).join(', '),
       );
-      assert.equal(new Set(spans.map((s: any) => s.traceId)).size, 1, 'one trace');
+      assert.equal(new Set(spans.map((s) => s.traceId)).size, 1, 'one trace');
       const traceId = spans[0].traceId;
 
-      const of = (runtime: string, kind: number) => {
-        const found = spans.filter((s: any) => s.resource['process.runtime.name'] === runtime && s.kind === kind);
-        assert.equal(found.length, 1, `one ${kind === SERVER ? 'SERVER' : 'CLIENT'} span from ${runtime}`);
-        return found[0];
+      const only = (runtime: string, what: string, match: (s: FlatSpan) => boolean): FlatSpan => {
+        const found = spans.filter((s) => s.resource['process.runtime.name'] === runtime && match(s));
+        assert.equal(found.length, 1, `one ${what} span from ${runtime}`);
+        return found[0]!;
       };
-      const rollOf = (runtime: string) =>
-        spans.find((s: any) => s.resource['process.runtime.name'] === runtime && s.name === 'roll');
+      const of = (runtime: string, kind: number) =>
+        only(runtime, kind === SERVER ? 'SERVER' : 'CLIENT', (s) => s.kind === kind);
+      const rollOf = (runtime: string) => only(runtime, 'roll', (s) => s.name === 'roll');
 
       let parentId = ''; // the test's request carries no traceparent: Node starts the trace
       for (const runtime of ['node', 'deno', 'bun']) {
@@ -109,22 +92,22 @@ test(
         assert.equal(client.attributesObject['http.response.status_code'], 200);
         assert.equal(server.resource['service.name'], `dice-${runtime}`);
         assert.equal(client.scope.name, 'rolldice/http-client');
-        parentId = client.spanId;
+        parentId = client.spanId ?? '';
       }
       assert.equal(of('node', CLIENT).attributesObject['url.full'], `${deno.url}/rolldice/Alice`);
       assert.equal(of('deno', CLIENT).attributesObject['url.full'], `${bun.url}/rolldice/Alice`);
       assert.equal(of('bun', CLIENT).attributesObject['url.full'], `${oracle.url}/rolldice/Alice`);
 
       // What Bun, the last hop, sent on: the trace, its own CLIENT span as parent, and the baggage.
-      assert.equal(oracle.headers.length, 1);
+      assert.equal(oracle.received.length, 1);
       // Sampled, and random: Node started the trace with a random id, and every hop kept the flag.
-      assert.equal(oracle.headers[0]!.traceparent, `00-${traceId}-${parentId}-03`);
-      assert.equal(oracle.headers[0]!.baggage, 'player.tier=gold');
+      assert.equal(oracle.received[0]!.headers.traceparent, `00-${traceId}-${parentId}-03`);
+      assert.equal(oracle.received[0]!.headers.baggage, 'player.tier=gold');
 
       // Every hop logged the same roll, inside its roll span of the one trace.
       const records = receiver.logRecords();
       for (const runtime of ['node', 'deno', 'bun']) {
-        const record = records.find((r: any) => r.resource['process.runtime.name'] === runtime);
+        const record = records.find((r) => r.resource['process.runtime.name'] === runtime);
         assert.ok(record, `a log record from ${runtime}`);
         assert.equal(record.bodyValue, 'Alice is rolling the dice');
         assert.equal(record.attributesObject.result, 3);
@@ -132,17 +115,14 @@ test(
         assert.equal(record.spanId, rollOf(runtime).spanId);
       }
     } finally {
-      await stopAll(services, [oracle, receiver]);
+      await stopAll([oracle, receiver]);
     }
   },
-  { timeoutMillis: 60_000 },
 );
 
 /** SIGTERM to every hop, SIGKILL to any still running 5 s later, then the receivers closed. */
-async function stopAll(services: RunningService[], receivers: { close(): Promise<void> }[]): Promise<void> {
-  for (const service of services) service.signal('SIGTERM');
-  await Promise.all(services.map((s) => Promise.race([s.exited, new Promise((r) => setTimeout(r, 5_000))])));
-  for (const service of services) service.signal('SIGKILL');
+async function stopAll(receivers: { close(): Promise<void> }[]): Promise<void> {
+  await stopAllServices();
   for (const receiver of receivers) await receiver.close();
 }
 
@@ -161,31 +141,28 @@ function rawGet(url: string, lines: [string, string][]): Promise<{ status: numbe
 
 test(
   'the chain node -> deno -> bun: each server combines repeated trace context and baggage lines as W3C says',
+  { timeout: 60_000 },
   async () => {
     const receiver = await startOtlpReceiver();
     const oracle = await startOracle('5');
-    const services: RunningService[] = [];
     const env = (upstream: string) => ({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, ROLLDICE_UPSTREAM: upstream });
     const T1 = '4bf92f3577b34da6a3ce929d0e0e4736';
     const T2 = '4bf92f3577b34da6a3ce929d0e0e4737';
     const P = '00f067aa0ba902b7';
     try {
       const bun = await startService('bun', { env: env(oracle.url) });
-      services.push(bun);
       const deno = await startService('deno', { env: env(bun.url) });
-      services.push(deno);
       const node = await startService('node', { env: env(deno.url) });
-      services.push(node);
       // Whatever the entry server understood travels the rest of the chain to the oracle.
       for (const entry of [node, deno, bun]) {
-        const sent = oracle.headers.length;
+        const sent = oracle.received.length;
         const twoParents = await rawGet(`${entry.url}/rolldice`, [
           ['traceparent', `00-${T1}-${P}-01`],
           ['traceparent', `00-${T2}-${P}-01`],
           ['tracestate', 'congo=t61rcWkgMzE'],
         ]);
         assert.equal(twoParents.body, '5\n', `${entry.runtime}: ${twoParents.body}`);
-        const restarted = oracle.headers[sent]!;
+        const restarted = oracle.received[sent]!.headers;
         assert.doesNotMatch(
           String(restarted.traceparent),
           new RegExp(`${T1}|${T2}`),
@@ -201,7 +178,7 @@ test(
           ['baggage', 'team=red%20dice;p'],
         ]);
         assert.equal(lines.body, '5\n', `${entry.runtime}: ${lines.body}`);
-        const continued = oracle.headers[sent + 1]!;
+        const continued = oracle.received[sent + 1]!.headers;
         assert.match(
           String(continued.traceparent),
           new RegExp(`^00-${T1}-[0-9a-f]{16}-01$`),
@@ -219,8 +196,7 @@ test(
         );
       }
     } finally {
-      await stopAll(services, [oracle, receiver]);
+      await stopAll([oracle, receiver]);
     }
   },
-  { timeoutMillis: 60_000 },
 );

@@ -1,8 +1,11 @@
 /** The commands the README tells users to type each serve the dice and print its telemetry. */
 import assert from 'node:assert/strict';
-import { test } from '../_harness.ts';
+import { afterEach, test } from 'node:test';
 import { RUNTIME_COMMANDS, type RuntimeName } from '../_runtimes.ts';
-import { collect, startService } from './_service.ts';
+import { collect, startService, stopAllServices } from './_service.ts';
+
+// Whatever a failing test left running.
+afterEach(() => stopAllServices());
 
 const COMMANDS: { line: string; runtime: RuntimeName; command: { command: string; args: string[] } }[] = [
   { line: 'npm start', runtime: 'node', command: { command: 'npm', args: ['start', '--silent'] } },
@@ -15,17 +18,21 @@ const COMMANDS: { line: string; runtime: RuntimeName; command: { command: string
 ];
 
 for (const { line, runtime, command } of COMMANDS) {
-  test(`\`${line}\` serves /rolldice/Alice on ${runtime} and prints its spans and log on SIGTERM`, async () => {
-    const service = await startService(runtime, { command, env: { OTEL_SERVICE_NAME: 'dice' } });
-    const response = await fetch(`${service.url}/rolldice/Alice`);
-    assert.equal(response.status, 200);
-    assert.match(await response.text(), /^[1-6]\n$/);
-    service.signal('SIGTERM');
-    await service.exited;
-    const printed = collect(service.stdout());
-    assert.deepEqual(printed.spans.map((s) => s.name).sort(), ['GET /rolldice/{player}', 'roll']);
-    assert.equal(printed.spans[0].resource['process.runtime.name'], runtime);
-    assert.equal(printed.logs[0]?.body.stringValue, 'Alice is rolling the dice');
-    assert.ok(printed.metrics.some((m) => m.name === 'dice.rolls'));
-  }, { timeoutMillis: 30_000 });
+  test(
+    `\`${line}\` serves /rolldice/Alice on ${runtime} and prints its spans and log on SIGTERM`,
+    { timeout: 30_000 },
+    async () => {
+      const service = await startService(runtime, { command, env: { OTEL_SERVICE_NAME: 'dice' } });
+      const response = await fetch(`${service.url}/rolldice/Alice`);
+      assert.equal(response.status, 200);
+      assert.match(await response.text(), /^[1-6]\n$/);
+      service.signal('SIGTERM');
+      await service.exited;
+      const printed = collect(service.stdout());
+      assert.deepEqual(printed.spans.map((s) => s.name).sort(), ['GET /rolldice/{player}', 'roll']);
+      assert.equal(printed.spans[0].resource['process.runtime.name'], runtime);
+      assert.equal(printed.logs[0]?.bodyValue, 'Alice is rolling the dice');
+      assert.ok(printed.metrics.some((m) => m.name === 'dice.rolls'));
+    },
+  );
 }

@@ -4,15 +4,19 @@
  * down, hangs or answers 503 never breaks or stalls the service.
  */
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
-import { test } from '../_harness.ts';
+import { afterEach, test } from 'node:test';
+import { freePort } from '../_http-stub.ts';
+import type { FlatMetric } from '../_otlp-decode.ts';
 import { startOtlpReceiver } from '../_otlp-receiver.ts';
 import { RUNTIMES } from '../_runtimes.ts';
-import { startService } from './_service.ts';
+import { startService, stopAllServices } from './_service.ts';
+
+// Whatever a failing test left running.
+afterEach(() => stopAllServices());
 
 const REQUESTS = 12;
 
-async function roll(url: string, count: number): Promise<string[]> {
+function roll(url: string, count: number): Promise<string[]> {
   return Promise.all(Array.from({ length: count }, async (_, i) => {
     const response = await fetch(`${url}/rolldice/player${i}`);
     assert.equal(response.status, 200);
@@ -20,18 +24,9 @@ async function roll(url: string, count: number): Promise<string[]> {
   }));
 }
 
-/** A loopback port nothing listens on (yet). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function dicePoints(metrics: any[]): number {
+function dicePoints(metrics: FlatMetric[]): number {
   const last = metrics.filter((m) => m.name === 'dice.rolls').at(-1);
-  return (last?.sum?.dataPoints ?? []).reduce((n: number, p: any) => n + Number(p.asInt), 0);
+  return (last?.sum?.dataPoints ?? []).reduce((n, p) => n + Number(p.asInt), 0);
 }
 
 for (const runtime of RUNTIMES) {
@@ -45,7 +40,9 @@ for (const runtime of RUNTIMES) {
     },
   ];
   for (const variant of variants) {
-    test(`${runtime}: exports exactly the requests' spans, logs and metrics over OTLP ${variant.name}`, async () => {
+    test(`${runtime}: exports exactly the requests' spans, logs and metrics over OTLP ${variant.name}`, {
+      timeout: 30_000,
+    }, async () => {
       const receiver = await startOtlpReceiver();
       try {
         const service = await startService(runtime, {
@@ -95,39 +92,43 @@ for (const runtime of RUNTIMES) {
       } finally {
         await receiver.close();
       }
-    }, { timeoutMillis: 30_000 });
+    });
   }
 
-  test(`${runtime}: a collector that is down at start loses nothing once it comes up`, async () => {
-    const port = await freePort();
-    const service = await startService(runtime, {
-      env: {
-        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
-        OTEL_BSP_SCHEDULE_DELAY: '100',
-        OTEL_BLRP_SCHEDULE_DELAY: '100',
-      },
-    });
-    let receiver;
-    try {
-      const started = performance.now();
-      await roll(service.url, REQUESTS);
-      // Requests never wait for the exporter: far below the export timeout of 10 s.
-      assert.ok(performance.now() - started < 2_000, 'requests are answered while the collector is down');
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      receiver = await startOtlpReceiver({ port });
-      await receiver.waitFor((r) => r.spans().length >= 2 * REQUESTS, 8_000);
-      service.signal('SIGTERM');
-      assert.equal(await service.exited, 0, service.stderr());
-      assert.equal(receiver.spans().length, 2 * REQUESTS, 'every span, once');
-      assert.equal(receiver.logRecords().length, REQUESTS, 'every log record, once');
-      assert.equal(dicePoints(receiver.metrics()), REQUESTS);
-    } finally {
-      service.signal('SIGKILL');
-      await receiver?.close();
-    }
-  }, { timeoutMillis: 30_000 });
+  test(
+    `${runtime}: a collector that is down at start loses nothing once it comes up`,
+    { timeout: 30_000 },
+    async () => {
+      const port = await freePort();
+      const service = await startService(runtime, {
+        env: {
+          OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+          OTEL_BSP_SCHEDULE_DELAY: '100',
+          OTEL_BLRP_SCHEDULE_DELAY: '100',
+        },
+      });
+      let receiver;
+      try {
+        const started = performance.now();
+        await roll(service.url, REQUESTS);
+        // Requests never wait for the exporter: far below the export timeout of 10 s.
+        assert.ok(performance.now() - started < 2_000, 'requests are answered while the collector is down');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        receiver = await startOtlpReceiver({ port });
+        await receiver.waitFor((r) => r.spans().length >= 2 * REQUESTS, 8_000);
+        service.signal('SIGTERM');
+        assert.equal(await service.exited, 0, service.stderr());
+        assert.equal(receiver.spans().length, 2 * REQUESTS, 'every span, once');
+        assert.equal(receiver.logRecords().length, REQUESTS, 'every log record, once');
+        assert.equal(dicePoints(receiver.metrics()), REQUESTS);
+      } finally {
+        service.signal('SIGKILL');
+        await receiver?.close();
+      }
+    },
+  );
 
-  test(`${runtime}: a collector that hangs neither stalls requests nor shutdown`, async () => {
+  test(`${runtime}: a collector that hangs neither stalls requests nor shutdown`, { timeout: 30_000 }, async () => {
     const receiver = await startOtlpReceiver();
     receiver.respond(() => 'hang');
     try {
@@ -153,30 +154,34 @@ for (const runtime of RUNTIMES) {
     } finally {
       await receiver.close();
     }
-  }, { timeoutMillis: 30_000 });
+  });
 
-  test(`${runtime}: a collector answering 503 costs a counted loss, not failed requests`, async () => {
-    const receiver = await startOtlpReceiver();
-    receiver.respond(() => ({ status: 503, headers: { 'retry-after': '0' } }));
-    try {
-      const service = await startService(runtime, {
-        env: {
-          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-          OTEL_EXPORTER_OTLP_TIMEOUT: '800',
-          OTEL_BSP_SCHEDULE_DELAY: '50',
-        },
-      });
-      await roll(service.url, REQUESTS);
-      await receiver.waitFor((r) => r.requests.filter((q) => q.signal === 'traces').length >= 2, 5_000);
-      service.signal('SIGTERM');
-      await service.exited;
-      const stderr = service.stderr();
-      assert.match(stderr, /Dropped \d+ spans?/);
-      assert.match(stderr, /503/);
-      const lossLines = stderr.split('\n').filter((line) => /Dropped \d+ spans?/.test(line));
-      assert.ok(lossLines.length <= 3, `losses are summarised, not reported per batch:\n${stderr}`);
-    } finally {
-      await receiver.close();
-    }
-  }, { timeoutMillis: 30_000 });
+  test(
+    `${runtime}: a collector answering 503 costs a counted loss, not failed requests`,
+    { timeout: 30_000 },
+    async () => {
+      const receiver = await startOtlpReceiver();
+      receiver.respond(() => ({ status: 503, headers: { 'retry-after': '0' } }));
+      try {
+        const service = await startService(runtime, {
+          env: {
+            OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+            OTEL_EXPORTER_OTLP_TIMEOUT: '800',
+            OTEL_BSP_SCHEDULE_DELAY: '50',
+          },
+        });
+        await roll(service.url, REQUESTS);
+        await receiver.waitFor((r) => r.requests.filter((q) => q.signal === 'traces').length >= 2, 5_000);
+        service.signal('SIGTERM');
+        await service.exited;
+        const stderr = service.stderr();
+        assert.match(stderr, /Dropped \d+ spans?/);
+        assert.match(stderr, /503/);
+        const lossLines = stderr.split('\n').filter((line) => /Dropped \d+ spans?/.test(line));
+        assert.ok(lossLines.length <= 3, `losses are summarised, not reported per batch:\n${stderr}`);
+      } finally {
+        await receiver.close();
+      }
+    },
+  );
 }

@@ -5,9 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { test } from '../_harness.ts';
+import { afterEach, test } from 'node:test';
 import { type RuntimeName, RUNTIMES } from '../_runtimes.ts';
-import { collect, type Printed, startService } from './_service.ts';
+import type { FlatMetric } from '../_otlp-decode.ts';
+import { attributesOf, collect, type Printed, startService, stopAllServices } from './_service.ts';
+
+// Whatever a failing test left running.
+afterEach(() => stopAllServices());
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';
@@ -103,105 +107,115 @@ async function runSession(runtime: RuntimeName): Promise<Session> {
 const serverSpans = (p: Printed) => p.spans.filter((s) => s.kind === 2);
 
 /** The cumulative points of the last export of a metric. */
-function lastMetric(p: Printed, name: string): any {
+function lastMetric(p: Printed, name: string): FlatMetric | undefined {
   return p.metrics.filter((m) => m.name === name).at(-1);
 }
 
 for (const runtime of RUNTIMES) {
-  test(`${runtime}: the service answers rolls of 1 to 6 and exits 0 on SIGTERM`, async () => {
+  test(`${runtime}: the service answers rolls of 1 to 6 and exits 0 on SIGTERM`, { timeout: 60_000 }, async () => {
     const s = await session(runtime);
     assert.equal(s.traced.status, 200);
     assert.equal(s.traced.headers.get('content-type'), 'text/plain; charset=utf-8');
     for (const body of [s.tracedBody, s.anonymousBody, ...s.concurrentBodies]) assert.match(body, /^[1-6]\n$/);
     assert.equal(s.head.status, 200);
     assert.equal(s.exitCode, 0, s.stderr);
-  }, { timeoutMillis: 60_000 });
+  });
 
-  test(`${runtime}: every request printed a server span, and every roll a child roll span`, async () => {
-    const { printed, requests, rolls } = await session(runtime);
-    const servers = serverSpans(printed);
-    const rollSpans = printed.spans.filter((s) => s.name === 'roll');
-    assert.equal(servers.length, requests);
-    assert.equal(rollSpans.length, rolls);
-    for (const roll of rollSpans) {
-      const parent = servers.find((s) => s.spanId === roll.parentSpanId);
-      assert.ok(parent, `roll ${roll.spanId} has its request's server span as parent`);
-      assert.equal(parent.traceId, roll.traceId);
-      assert.match(String(roll.attrs['roll.value']), /^[1-6]$/);
-      assert.equal(roll.scope.name, 'rolldice');
-    }
-    // 50 concurrent requests: 50 distinct traces, each roll under its own request.
-    const concurrent = servers.filter((s) => /^\/rolldice\/p\d+$/.test(s.attrs['url.path']));
-    assert.equal(new Set(concurrent.map((s) => s.traceId)).size, CONCURRENT);
-  }, { timeoutMillis: 60_000 });
+  test(
+    `${runtime}: every request printed a server span, and every roll a child roll span`,
+    { timeout: 60_000 },
+    async () => {
+      const { printed, requests, rolls } = await session(runtime);
+      const servers = serverSpans(printed);
+      const rollSpans = printed.spans.filter((s) => s.name === 'roll');
+      assert.equal(servers.length, requests);
+      assert.equal(rollSpans.length, rolls);
+      for (const roll of rollSpans) {
+        const parent = servers.find((s) => s.spanId === roll.parentSpanId);
+        assert.ok(parent, `roll ${roll.spanId} has its request's server span as parent`);
+        assert.equal(parent.traceId, roll.traceId);
+        assert.match(String(roll.attributesObject['roll.value']), /^[1-6]$/);
+        assert.equal(roll.scope.name, 'rolldice');
+      }
+      // 50 concurrent requests: 50 distinct traces, each roll under its own request.
+      const concurrent = servers.filter((s) => /^\/rolldice\/p\d+$/.test(String(s.attributesObject['url.path'])));
+      assert.equal(new Set(concurrent.map((s) => s.traceId)).size, CONCURRENT);
+    },
+  );
 
-  test(`${runtime}: the server span follows the stable HTTP semantic conventions`, async () => {
+  test(`${runtime}: the server span follows the stable HTTP semantic conventions`, { timeout: 60_000 }, async () => {
     const { printed } = await session(runtime);
     const span = serverSpans(printed).find((s) => s.traceId === TRACE_ID);
     assert.ok(span, 'the incoming trace id is continued');
     assert.equal(span.parentSpanId, PARENT_ID);
     assert.equal(span.traceState, 'vendor=opaque');
     assert.equal(span.name, 'GET /rolldice/{player}');
-    assert.equal(span.attrs['http.request.method'], 'GET');
-    assert.equal(span.attrs['http.route'], '/rolldice/{player}');
-    assert.equal(span.attrs['url.path'], '/rolldice/Alice');
-    assert.equal(span.attrs['url.scheme'], 'http');
-    assert.equal(span.attrs['http.response.status_code'], 200);
-    assert.equal(span.attrs['server.address'], '127.0.0.1');
-    assert.equal(typeof span.attrs['server.port'], 'number');
-    assert.equal(span.attrs['user_agent.original'], 'e2e/1.0');
-    assert.equal(span.attrs['client.address'], '127.0.0.1');
+    assert.equal(span.attributesObject['http.request.method'], 'GET');
+    assert.equal(span.attributesObject['http.route'], '/rolldice/{player}');
+    assert.equal(span.attributesObject['url.path'], '/rolldice/Alice');
+    assert.equal(span.attributesObject['url.scheme'], 'http');
+    assert.equal(span.attributesObject['http.response.status_code'], 200);
+    assert.equal(span.attributesObject['server.address'], '127.0.0.1');
+    assert.equal(typeof span.attributesObject['server.port'], 'number');
+    assert.equal(span.attributesObject['user_agent.original'], 'e2e/1.0');
+    assert.equal(span.attributesObject['client.address'], '127.0.0.1');
     assert.equal(span.resource['service.name'], 'dice');
     assert.equal(span.resource['service.version'], '0.1.0');
     assert.equal(span.resource['process.runtime.name'], runtime);
     assert.equal(span.resource['telemetry.sdk.name'], 'opentelemetry');
-  }, { timeoutMillis: 60_000 });
+  });
 
-  test(`${runtime}: the log record names the player, carries the result and the roll span's ids`, async () => {
-    const { printed, rolls, tracedBody } = await session(runtime);
-    assert.equal(printed.logs.length, rolls);
-    const alice = printed.logs.find((l) => l.body.stringValue === 'Alice is rolling the dice');
-    assert.ok(alice);
-    const roll = printed.spans.find((s) => s.name === 'roll' && s.traceId === TRACE_ID);
-    assert.equal(alice.traceId, TRACE_ID);
-    assert.equal(alice.spanId, roll.spanId);
-    assert.equal(alice.severityNumber, 9);
-    assert.equal(alice.attrs.result, Number(tracedBody));
-    assert.equal(alice.scope.name, 'rolldice');
-    assert.ok(printed.logs.some((l) => l.body.stringValue === 'Anonymous player is rolling the dice'));
-  }, { timeoutMillis: 60_000 });
+  test(
+    `${runtime}: the log record names the player, carries the result and the roll span's ids`,
+    { timeout: 60_000 },
+    async () => {
+      const { printed, rolls, tracedBody } = await session(runtime);
+      assert.equal(printed.logs.length, rolls);
+      const alice = printed.logs.find((l) => l.bodyValue === 'Alice is rolling the dice');
+      assert.ok(alice);
+      const roll = printed.spans.find((s) => s.name === 'roll' && s.traceId === TRACE_ID);
+      assert.ok(roll);
+      assert.equal(alice.traceId, TRACE_ID);
+      assert.equal(alice.spanId, roll.spanId);
+      assert.equal(alice.severityNumber, 9);
+      assert.equal(alice.attributesObject.result, Number(tracedBody));
+      assert.equal(alice.scope.name, 'rolldice');
+      assert.ok(printed.logs.some((l) => l.bodyValue === 'Anonymous player is rolling the dice'));
+    },
+  );
 
-  test(`${runtime}: dice.rolls sums to the number of rolls, by roll.value`, async () => {
+  test(`${runtime}: dice.rolls sums to the number of rolls, by roll.value`, { timeout: 60_000 }, async () => {
     const { printed, rolls } = await session(runtime);
     const metric = lastMetric(printed, 'dice.rolls');
     assert.ok(metric, 'dice.rolls was printed on shutdown');
     assert.equal(metric.unit, '{roll}');
     assert.equal(metric.description, 'The number of rolls by roll value');
-    assert.equal(metric.sum.isMonotonic, true);
+    assert.equal(metric.sum?.isMonotonic, true);
     let total = 0;
-    for (const point of metric.sum.dataPoints) {
-      const attrs = Object.fromEntries(point.attributes.map((a: any) => [a.key, Number(a.value.intValue)]));
-      assert.ok(attrs['roll.value']! >= 1 && attrs['roll.value']! <= 6);
+    for (const point of metric.sum?.dataPoints ?? []) {
+      const value = attributesOf(point.attributes)['roll.value'];
+      assert.ok(typeof value === 'number' && value >= 1 && value <= 6, `roll.value ${value}`);
       total += Number(point.asInt);
     }
     assert.equal(total, rolls);
     const duration = lastMetric(printed, 'http.server.request.duration');
-    assert.equal(duration.unit, 's');
-    const count = duration.histogram.dataPoints.reduce((n: number, p: any) => n + Number(p.count), 0);
+    assert.equal(duration?.unit, 's');
+    const count = (duration?.histogram?.dataPoints ?? []).reduce((n, p) => n + Number(p.count), 0);
     assert.equal(count, rolls + BAD_CASES.length);
-  }, { timeoutMillis: 60_000 });
+  });
 
-  test(`${runtime}: bad input gets 404, 405 or 400 and never a crash`, async () => {
+  test(`${runtime}: bad input gets 404, 405 or 400 and never a crash`, { timeout: 60_000 }, async () => {
     const s = await session(runtime);
     for (const c of BAD_CASES) assert.equal(s.bad.get(c.name)?.status, c.status, c.name);
     assert.equal(s.bad.get('POST')?.headers.get('allow'), 'GET, HEAD, OPTIONS');
     assert.equal(s.garbageStatus, 200);
-    const garbage = serverSpans(s.printed).find((span) => span.attrs['url.path'] === '/rolldice/garbage');
+    const garbage = serverSpans(s.printed).find((span) => span.attributesObject['url.path'] === '/rolldice/garbage');
+    assert.ok(garbage);
     assert.equal(garbage.parentSpanId ?? '', '', 'a garbage traceparent starts a new trace');
     assert.equal(s.exitCode, 0);
-  }, { timeoutMillis: 60_000 });
+  });
 
-  test(`${runtime}: a port already in use is one clear line and a non-zero exit`, async () => {
+  test(`${runtime}: a port already in use is one clear line and a non-zero exit`, { timeout: 30_000 }, async () => {
     const blocker = createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as { port: number }).port;
@@ -217,28 +231,33 @@ for (const runtime of RUNTIMES) {
     } finally {
       blocker.close();
     }
-  }, { timeoutMillis: 30_000 });
+  });
 }
 
 // Only node:http tells the HTTP version; Deno.serve and Bun.serve do not, so their adapters
 // leave network.protocol.version out rather than guess.
 const RUNTIME_GAPS = new Set(['network.protocol.version']);
 
-test('all runtimes print the same span names, attribute keys, metrics and log bodies', async () => {
-  const shapes = await Promise.all(RUNTIMES.map(async (runtime) => {
-    const { printed } = await session(runtime);
-    const keys = (attrs: object) => Object.keys(attrs).filter((k) => !RUNTIME_GAPS.has(k)).sort();
-    const spanShapes = [...new Set(printed.spans.map((s) => `${s.name} ${s.kind} [${keys(s.attrs)}]`))].sort();
-    const metrics = [...new Set(printed.metrics.map((m) => `${m.scope.name} ${m.name} ${m.unit}`))].sort();
-    const bodies = [...new Set(printed.logs.map((l) => l.body.stringValue))].sort();
-    const resourceKeys = Object.keys(printed.spans[0].resource).sort();
-    return { runtime, spanShapes, metrics, bodies, resourceKeys };
-  }));
-  const [first, ...others] = shapes;
-  for (const other of others) {
-    assert.deepEqual(other.spanShapes, first!.spanShapes, `span shapes of ${other.runtime} vs ${first!.runtime}`);
-    assert.deepEqual(other.metrics, first!.metrics, `metrics of ${other.runtime} vs ${first!.runtime}`);
-    assert.deepEqual(other.bodies, first!.bodies, `log bodies of ${other.runtime} vs ${first!.runtime}`);
-    assert.deepEqual(other.resourceKeys, first!.resourceKeys, `resource keys of ${other.runtime}`);
-  }
-}, { timeoutMillis: 90_000 });
+test(
+  'all runtimes print the same span names, attribute keys, metrics and log bodies',
+  { timeout: 90_000 },
+  async () => {
+    const shapes = await Promise.all(RUNTIMES.map(async (runtime) => {
+      const { printed } = await session(runtime);
+      const keys = (attrs: object) => Object.keys(attrs).filter((k) => !RUNTIME_GAPS.has(k)).sort();
+      const spanShapes = [...new Set(printed.spans.map((s) => `${s.name} ${s.kind} [${keys(s.attributesObject)}]`))]
+        .sort();
+      const metrics = [...new Set(printed.metrics.map((m) => `${m.scope.name} ${m.name} ${m.unit}`))].sort();
+      const bodies = [...new Set(printed.logs.map((l) => l.bodyValue))].sort();
+      const resourceKeys = Object.keys(printed.spans[0].resource).sort();
+      return { runtime, spanShapes, metrics, bodies, resourceKeys };
+    }));
+    const [first, ...others] = shapes;
+    for (const other of others) {
+      assert.deepEqual(other.spanShapes, first!.spanShapes, `span shapes of ${other.runtime} vs ${first!.runtime}`);
+      assert.deepEqual(other.metrics, first!.metrics, `metrics of ${other.runtime} vs ${first!.runtime}`);
+      assert.deepEqual(other.bodies, first!.bodies, `log bodies of ${other.runtime} vs ${first!.runtime}`);
+      assert.deepEqual(other.resourceKeys, first!.resourceKeys, `resource keys of ${other.runtime}`);
+    }
+  },
+);

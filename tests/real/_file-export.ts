@@ -5,36 +5,22 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { attributesToObject, normalizeOtlpJson } from '../_otlp-decode.ts';
+import {
+  attributesToObject,
+  type FlatLogRecord,
+  type FlatSpan,
+  flattenLogRecords,
+  flattenMetrics,
+  flattenSpans,
+  normalizeOtlpJson,
+} from '../_otlp-decode.ts';
 
-export interface Item {
-  /** The resource's attributes as plain values. */
-  resource: Record<string, unknown>;
-  scope: { name?: string; version?: string };
-  /** The item's own attributes as plain values. */
-  attrs: Record<string, unknown>;
-}
-
-export interface ExportedSpan extends Item {
-  traceId: string;
-  spanId: string;
-  parentSpanId?: string;
-  name: string;
-  kind?: number;
-}
-
-export interface ExportedLogRecord extends Item {
-  traceId?: string;
-  spanId?: string;
-  body: unknown;
-  severityText?: string;
-  severityNumber?: number;
-}
-
-/** One data point of a sum or a histogram, with its metric's name. */
-export interface ExportedPoint extends Item {
+/** A data point of a sum, gauge or histogram, with its metric's name and its attributes as plain values. */
+export interface ExportedPoint {
   metric: string;
   type: 'sum' | 'gauge' | 'histogram' | 'exponentialHistogram';
+  resource: Record<string, unknown>;
+  attributesObject: Record<string, unknown>;
   timeUnixNano: bigint;
   /** A sum's or gauge's value, a histogram's count. */
   value: number;
@@ -43,8 +29,8 @@ export interface ExportedPoint extends Item {
 }
 
 export interface FileExport {
-  spans: ExportedSpan[];
-  logs: ExportedLogRecord[];
+  spans: FlatSpan[];
+  logs: FlatLogRecord[];
   points: ExportedPoint[];
   /** Complete lines read. */
   lines: number;
@@ -65,52 +51,36 @@ export function readFileExport(dir: string): FileExport {
 function readLines(text: string, out: FileExport): void {
   // A line still being written has no newline yet: it is read next time.
   const complete = text.slice(0, text.lastIndexOf('\n') + 1);
-  for (const line of complete.split('\n')) {
-    if (line.trim() === '') continue;
-    out.lines++;
-    const doc = normalizeOtlpJson(JSON.parse(line));
-    for (const rs of doc.resourceSpans ?? []) {
-      const resource = attributesToObject(rs.resource?.attributes);
-      for (const ss of rs.scopeSpans ?? []) {
-        for (const span of ss.spans ?? []) {
-          out.spans.push({ ...span, resource, scope: ss.scope ?? {}, attrs: attributesToObject(span.attributes) });
-        }
-      }
-    }
-    for (const rl of doc.resourceLogs ?? []) {
-      const resource = attributesToObject(rl.resource?.attributes);
-      for (const sl of rl.scopeLogs ?? []) {
-        for (const log of sl.logRecords ?? []) {
-          out.logs.push({
-            ...log,
-            body: log.body?.stringValue ?? log.body,
-            resource,
-            scope: sl.scope ?? {},
-            attrs: attributesToObject(log.attributes),
-          });
-        }
-      }
-    }
-    for (const rm of doc.resourceMetrics ?? []) {
-      const resource = attributesToObject(rm.resource?.attributes);
-      for (const sm of rm.scopeMetrics ?? []) {
-        for (const metric of sm.metrics ?? []) {
-          for (const type of ['sum', 'gauge', 'histogram', 'exponentialHistogram'] as const) {
-            for (const point of metric[type]?.dataPoints ?? []) {
-              const histogram = type === 'histogram' || type === 'exponentialHistogram';
-              out.points.push({
-                metric: metric.name,
-                type,
-                resource,
-                scope: sm.scope ?? {},
-                attrs: attributesToObject(point.attributes),
-                timeUnixNano: BigInt(point.timeUnixNano ?? 0),
-                value: histogram ? Number(point.count ?? 0) : Number(point.asInt ?? point.asDouble ?? 0),
-                bucketCounts: point.bucketCounts?.map(Number),
-              });
-            }
-          }
-        }
+  const requests = complete.split('\n').filter((line) => line.trim() !== '').map((line) =>
+    normalizeOtlpJson(JSON.parse(line))
+  );
+  out.lines += requests.length;
+  out.spans.push(...flattenSpans(requests));
+  out.logs.push(...flattenLogRecords(requests));
+  for (const metric of flattenMetrics(requests)) {
+    const kinds = [
+      ['sum', metric.sum?.dataPoints],
+      ['gauge', metric.gauge?.dataPoints],
+      ['histogram', metric.histogram?.dataPoints],
+      ['exponentialHistogram', metric.exponentialHistogram?.dataPoints],
+    ] as const;
+    for (const [type, points] of kinds) {
+      for (const point of points ?? []) {
+        const counted = 'count' in point ? point.count : undefined;
+        const numeric = 'asInt' in point || 'asDouble' in point
+          ? (point as { asInt?: unknown; asDouble?: unknown })
+          : {};
+        out.points.push({
+          metric: metric.name ?? '',
+          type,
+          resource: metric.resource,
+          attributesObject: attributesToObject(point.attributes),
+          timeUnixNano: BigInt(point.timeUnixNano ?? 0),
+          value: Number(counted ?? numeric.asInt ?? numeric.asDouble ?? 0),
+          bucketCounts: 'bucketCounts' in point
+            ? (point.bucketCounts as unknown[] | undefined)?.map(Number)
+            : undefined,
+        });
       }
     }
   }
@@ -124,7 +94,7 @@ export function latestPoints(points: ExportedPoint[], metric: string): ExportedP
   const latest = new Map<string, ExportedPoint>();
   for (const point of points) {
     if (point.metric !== metric) continue;
-    const key = JSON.stringify(Object.entries(point.attrs).sort());
+    const key = JSON.stringify(Object.entries(point.attributesObject).sort());
     const seen = latest.get(key);
     if (!seen || point.timeUnixNano > seen.timeUnixNano) latest.set(key, point);
   }

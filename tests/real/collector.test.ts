@@ -34,8 +34,9 @@ import {
   type RunningProcess,
   startCollector,
   startZipkin,
+  type ZipkinSpan,
 } from '../../tools/real-components.ts';
-import { RUNTIMES, type RuntimeName } from '../_runtimes.ts';
+import { type RuntimeName, RUNTIMES } from '../_runtimes.ts';
 import { type RunningService, startService } from '../e2e/_service.ts';
 import { type FileExport, latestPoints, readFileExport } from './_file-export.ts';
 
@@ -94,7 +95,11 @@ async function stopServices(services: RunningService[]): Promise<(number | strin
 }
 
 /** Polls the file export every 100 ms until `done` holds or the deadline passes; returns the last read. */
-async function waitForExport(dir: string, done: (exported: FileExport) => boolean, timeoutMillis = 20_000): Promise<FileExport> {
+async function waitForExport(
+  dir: string,
+  done: (exported: FileExport) => boolean,
+  timeoutMillis = 20_000,
+): Promise<FileExport> {
   const deadline = Date.now() + timeoutMillis;
   for (;;) {
     const exported = readFileExport(dir);
@@ -105,9 +110,10 @@ async function waitForExport(dir: string, done: (exported: FileExport) => boolea
 
 /** One service's share of the export, spans and log records deduplicated (OTLP is at-least-once). */
 function shareOf(exported: FileExport, serviceName: string) {
-  const mine = <T extends { resource: Record<string, unknown> }>(items: T[]) => items.filter((i) => i.resource['service.name'] === serviceName);
+  const mine = <T extends { resource: Record<string, unknown> }>(items: T[]) =>
+    items.filter((i) => i.resource['service.name'] === serviceName);
   const spans = new Map(mine(exported.spans).map((s) => [s.spanId, s]));
-  const logs = new Map(mine(exported.logs).map((l) => [`${l.traceId}/${l.spanId}/${String(l.body)}`, l]));
+  const logs = new Map(mine(exported.logs).map((l) => [`${l.traceId}/${l.spanId}/${String(l.bodyValue)}`, l]));
   const points = mine(exported.points);
   const total = (metric: string) => latestPoints(points, metric).reduce((sum, p) => sum + p.value, 0);
   return {
@@ -130,7 +136,13 @@ function arrivedAll(exported: FileExport, serviceName: string, requests: number)
  * Every span, log record and metric point of `rolls` arrived, attributes intact: per request a
  * SERVER span and its `roll` child, one log record in `roll`, and the metrics' totals.
  */
-function assertArrived(exported: FileExport, serviceName: string, runtime: RuntimeName, rolls: Roll[], options: { duplicates: 'none' | 'allowed' }): void {
+function assertArrived(
+  exported: FileExport,
+  serviceName: string,
+  runtime: RuntimeName,
+  rolls: Roll[],
+  options: { duplicates: 'none' | 'allowed' },
+): void {
   const share = shareOf(exported, serviceName);
   const what = `${serviceName} (${runtime})`;
   if (options.duplicates === 'none') assert.equal(share.duplicates, 0, `${what}: no span or log record twice`);
@@ -149,19 +161,19 @@ function assertArrived(exported: FileExport, serviceName: string, runtime: Runti
     assert.ok(server && rollSpan, `${what}: ${inTrace.map((s) => s.name).join(', ')}`);
     assert.equal(server.name, `GET ${route}`);
     assert.equal(server.parentSpanId, r.parentId, `${what}: the SERVER span continues the caller's trace`);
-    assert.equal(server.attrs['http.route'], route);
-    assert.equal(server.attrs['http.request.method'], 'GET');
-    assert.equal(server.attrs['http.response.status_code'], 200);
+    assert.equal(server.attributesObject['http.route'], route);
+    assert.equal(server.attributesObject['http.request.method'], 'GET');
+    assert.equal(server.attributesObject['http.response.status_code'], 200);
     assert.equal(rollSpan.parentSpanId, server.spanId);
     assert.equal(rollSpan.scope.name, 'rolldice');
-    assert.equal(rollSpan.attrs['roll.value'], r.roll, `${what}: roll.value is the roll answered`);
+    assert.equal(rollSpan.attributesObject['roll.value'], r.roll, `${what}: roll.value is the roll answered`);
 
     const records = share.logs.filter((l) => l.traceId === r.traceId);
     assert.equal(records.length, 1, `${what}: one log record in trace ${r.traceId}`);
     const [record] = records;
-    assert.equal(record!.body, `${r.player ?? 'Anonymous player'} is rolling the dice`);
+    assert.equal(record!.bodyValue, `${r.player ?? 'Anonymous player'} is rolling the dice`);
     assert.equal(record!.spanId, rollSpan.spanId, `${what}: the log record carries the roll span's id`);
-    assert.equal(record!.attrs.result, r.roll);
+    assert.equal(record!.attributesObject.result, r.roll);
     assert.equal(record!.severityText, 'INFO');
   }
 
@@ -169,19 +181,23 @@ function assertArrived(exported: FileExport, serviceName: string, runtime: Runti
   const rolled = latestPoints(share.points, 'dice.rolls');
   for (const face of [1, 2, 3, 4, 5, 6]) {
     const expected = rolls.filter((r) => r.roll === face).length;
-    const point = rolled.find((p) => p.attrs['roll.value'] === face);
+    const point = rolled.find((p) => p.attributesObject['roll.value'] === face);
     assert.equal(point?.value ?? 0, expected, `${what}: dice.rolls{roll.value=${face}}`);
   }
   assert.equal(rolled.reduce((sum, p) => sum + p.value, 0), rolls.length, `${what}: dice.rolls counts every request`);
   const timed = latestPoints(share.points, 'http.server.request.duration');
   for (const route of ['/rolldice', '/rolldice/{player}']) {
     const expected = rolls.filter((r) => (r.player === undefined) === (route === '/rolldice')).length;
-    const count = timed.filter((p) => p.attrs['http.route'] === route).reduce((sum, p) => sum + p.value, 0);
+    const count = timed.filter((p) => p.attributesObject['http.route'] === route).reduce((sum, p) => sum + p.value, 0);
     assert.equal(count, expected, `${what}: http.server.request.duration{http.route=${route}} counts its requests`);
   }
   for (const point of timed) {
-    assert.equal(point.attrs['http.response.status_code'], 200);
-    assert.equal(point.bucketCounts?.reduce((a, b) => a + b, 0), point.value, `${what}: the buckets add up to the count`);
+    assert.equal(point.attributesObject['http.response.status_code'], 200);
+    assert.equal(
+      point.bucketCounts?.reduce((a, b) => a + b, 0),
+      point.value,
+      `${what}: the buckets add up to the count`,
+    );
   }
 }
 
@@ -269,7 +285,9 @@ describe('the real OpenTelemetry Collector (tools/otelcol)', { skip: skipUnless(
     }
   });
 
-  it('forwards the chain node -> deno -> bun, through an agent Collector, to Zipkin as one trace', { skip: skipUnless(ZIPKIN_MISSING) }, async () => {
+  it('forwards the chain node -> deno -> bun, through an agent Collector, to Zipkin as one trace', {
+    skip: skipUnless(ZIPKIN_MISSING),
+  }, async () => {
     assert.ok(zipkin, 'Zipkin is running');
     const agent = await startCollector(collectorBinary, {
       configs: [CONFIGS.agent],
@@ -290,7 +308,7 @@ describe('the real OpenTelemetry Collector (tools/otelcol)', { skip: skipUnless(
     const spans = await fetchZipkinTrace(zipkin!, r.traceId, 8);
     const shown = spans.map((s) => `${s.localEndpoint?.serviceName} ${s.kind ?? 'INTERNAL'} ${s.name}`).join('\n');
     assert.equal(spans.length, 8, `3 hops x (SERVER, roll) + 2 CLIENT spans:\n${shown}`);
-    const one = (service: string, pick: (s: any) => boolean, what: string) => {
+    const one = (service: string, pick: (s: ZipkinSpan) => boolean, what: string) => {
       const found = spans.filter((s) => s.localEndpoint?.serviceName === service && pick(s));
       assert.equal(found.length, 1, `one ${what} span from ${service}:\n${shown}`);
       return found[0];
@@ -302,11 +320,11 @@ describe('the real OpenTelemetry Collector (tools/otelcol)', { skip: skipUnless(
       assert.equal(server.traceId, r.traceId);
       // Zipkin's model keeps span names in lower case.
       assert.equal(server.name, 'get /rolldice/{player}');
-      assert.equal(server.tags['http.route'], '/rolldice/{player}');
+      assert.equal(server.tags?.['http.route'], '/rolldice/{player}');
       assert.equal(server.parentId, parentId, `${hop}'s SERVER span is the child of the previous hop's CLIENT span`);
       assert.equal(rollSpan.parentId, server.id, `${hop}'s roll is the child of its SERVER span`);
       if (hop === 'dice-bun') {
-        assert.equal(rollSpan.tags['roll.value'], String(r.roll), 'the last hop rolled what the first one answered');
+        assert.equal(rollSpan.tags?.['roll.value'], String(r.roll), 'the last hop rolled what the first one answered');
         break;
       }
       const client = one(hop, (s) => s.kind === 'CLIENT', 'CLIENT');
@@ -348,10 +366,17 @@ describe('the real OpenTelemetry Collector (tools/otelcol)', { skip: skipUnless(
     const deadline = Date.now() + 20_000;
     const felt = (r: (typeof running)[number]) =>
       ['traces', 'logs', 'metrics'].every((signal) =>
-        new RegExp(`Retrying the OTLP export in [^:]+: could not reach the collector at [^ ]+/v1/${signal}`, 'i').test(r.service.stderr())
+        new RegExp(`Retrying the OTLP export in [^:]+: could not reach the collector at [^ ]+/v1/${signal}`, 'i').test(
+          r.service.stderr(),
+        )
       );
     while (!running.every(felt)) {
-      assert.ok(Date.now() < deadline, `every service retried every signal within 20 s:\n${running.map((r) => `${r.name}:\n${r.service.stderr().slice(-2000)}`).join('\n')}`);
+      assert.ok(
+        Date.now() < deadline,
+        `every service retried every signal within 20 s:\n${
+          running.map((r) => `${r.name}:\n${r.service.stderr().slice(-2000)}`).join('\n')
+        }`,
+      );
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     gateway = await startGateway();

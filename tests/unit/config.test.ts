@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { parseConfig, parseKeyValueList, type ResolvedConfig } from '../../src/config.ts';
-import { test } from '../_harness.ts';
 
 type Env = Record<string, string>;
 

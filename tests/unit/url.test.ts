@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { parseRequestTarget } from '../../src/url.ts';
-import { test } from '../_harness.ts';
 
 test('parseRequestTarget() splits what new URL() splits', () => {
   const urls = [

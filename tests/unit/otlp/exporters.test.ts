@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { test } from '../_harness.ts';
-import { diag, DiagLogLevel, ROOT_CONTEXT, SeverityNumber, SpanKind, trace } from '@opentelemetry/api';
+import { test } from 'node:test';
+import { ROOT_CONTEXT, SeverityNumber, SpanKind, trace } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import {
   JsonLogsSerializer,
@@ -27,7 +27,7 @@ import {
   type ResourceMetrics,
 } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import type { OtlpExporterConfig, OtlpProtocol } from '../../src/config.ts';
+import type { OtlpExporterConfig, OtlpProtocol } from '../../../src/config.ts';
 import {
   createOtlpLogExporter,
   createOtlpMetricExporter,
@@ -35,10 +35,11 @@ import {
   OTLP_TRANSFORMER_VERSION,
   OTLP_USER_AGENT,
   type OtlpExporterOptions,
-} from '../../src/otlp/exporters.ts';
-import { VERSION } from '../../src/version.ts';
-import { decodeExportRequest, normalizeOtlpJson, type OtlpSignal } from '../_otlp-decode.ts';
-import { type OtlpReceiver, startOtlpReceiver } from '../_otlp-receiver.ts';
+} from '../../../src/otlp/exporters.ts';
+import { VERSION } from '../../../src/version.ts';
+import { captureDiag } from '../../_diag.ts';
+import { decodeExportRequest, normalizeOtlpJson, type OtlpSignal } from '../../_otlp-decode.ts';
+import { type OtlpReceiver, startOtlpReceiver } from '../../_otlp-receiver.ts';
 
 const resource = resourceFromAttributes({ 'service.name': 'rolldice-test' });
 /** Backoff for tests: quick, and without jitter so timings are predictable. */
@@ -105,24 +106,6 @@ function exportOnce<T>(exporter: Exporter<T>, items: T): Promise<ExportResult> {
   return new Promise((resolve) => exporter.export(items, resolve));
 }
 
-/** Records `diag` output at every level; `restore()` disables diag again. */
-function captureDiag() {
-  const messages: { level: string; text: string }[] = [];
-  const log = (level: string) => (message: string, ...args: unknown[]) => {
-    messages.push({ level, text: [message, ...args.map(String)].join(' ') });
-  };
-  diag.setLogger(
-    { error: log('error'), warn: log('warn'), info: log('info'), debug: log('debug'), verbose: log('verbose') },
-    { logLevel: DiagLogLevel.ALL, suppressOverrideMessage: true },
-  );
-  return {
-    messages,
-    /** Warnings and errors: what an operator would see. */
-    problems: () => messages.filter((m) => m.level === 'warn' || m.level === 'error').map((m) => m.text),
-    restore: () => diag.disable(),
-  };
-}
-
 async function withReceiver(fn: (receiver: OtlpReceiver) => Promise<void>): Promise<void> {
   const receiver = await startOtlpReceiver();
   const captured = captureDiag();
@@ -141,40 +124,57 @@ async function deadPort(): Promise<{ url: string; port: number }> {
   return { url: receiver.url, port: Number(new URL(receiver.url).port) };
 }
 
-/** ExportTraceServiceResponse { partial_success { rejected_spans = 1, error_message = 2 } }, by hand. */
+/**
+ * Export{Trace,Metrics,Logs}ServiceResponse { partial_success = 1 { rejected_* = 1, error_message = 2 } },
+ * by hand: the three responses number their fields alike.
+ */
 function protobufPartialSuccess(rejected: number, message: string): Uint8Array {
   const text = new TextEncoder().encode(message);
   const inner = [0x08, rejected, 0x12, text.length, ...text];
   return new Uint8Array([0x0a, inner.length, ...inner]);
 }
 
-const SIGNALS = {
+/** One signal's items, exporter and official serializers; `Items` stays unknown in the loops below. */
+interface SignalSpec<Items> {
+  factory: string;
+  /** What a loss report calls one item. */
+  noun: string;
+  make(): Promise<Items>;
+  exporter(config: OtlpExporterConfig): Exporter<Items> & { shutdown(): Promise<void> };
+  serializers: Record<'protobuf' | 'json', { serializeRequest(items: Items): Uint8Array | undefined }>;
+}
+
+const SIGNALS: Record<OtlpSignal, SignalSpec<unknown>> = {
   traces: {
-    make: async () => makeSpans(),
-    exporter: (c: OtlpExporterConfig) => createOtlpSpanExporter(c, FAST),
+    factory: 'createOtlpSpanExporter',
+    noun: 'span',
+    make: () => Promise.resolve(makeSpans()),
+    exporter: (c) => createOtlpSpanExporter(c, FAST),
     serializers: { protobuf: ProtobufTraceSerializer, json: JsonTraceSerializer },
-  },
+  } satisfies SignalSpec<ReadableSpan[]>,
   metrics: {
+    factory: 'createOtlpMetricExporter',
+    noun: 'metric data point',
     make: makeMetrics,
-    exporter: (c: OtlpExporterConfig) => createOtlpMetricExporter(c, 'cumulative', FAST),
+    exporter: (c) => createOtlpMetricExporter(c, 'cumulative', FAST),
     serializers: { protobuf: ProtobufMetricsSerializer, json: JsonMetricsSerializer },
-  },
+  } satisfies SignalSpec<ResourceMetrics>,
   logs: {
-    make: async () => makeLogRecords(),
-    exporter: (c: OtlpExporterConfig) => createOtlpLogExporter(c, FAST),
+    factory: 'createOtlpLogExporter',
+    noun: 'log record',
+    make: () => Promise.resolve(makeLogRecords()),
+    exporter: (c) => createOtlpLogExporter(c, FAST),
     serializers: { protobuf: ProtobufLogsSerializer, json: JsonLogsSerializer },
-  },
-} as const;
+  } satisfies SignalSpec<ReadableLogRecord[]>,
+};
 
 for (const [protocol, encoding] of [['http/protobuf', 'protobuf'], ['http/json', 'json']] as const) {
   for (const signal of ['traces', 'metrics', 'logs'] as const) {
-    const factory =
-      { traces: 'createOtlpSpanExporter', metrics: 'createOtlpMetricExporter', logs: 'createOtlpLogExporter' }[signal];
-    test(`${factory}() sends ${protocol} that decodes to what the official serializer makes`, () =>
+    const spec = SIGNALS[signal];
+    test(`${spec.factory}() sends ${protocol} that decodes to what the official serializer makes`, () =>
       withReceiver(async (receiver) => {
-        const spec = SIGNALS[signal];
-        const items: any = await spec.make();
-        const exporter: any = spec.exporter(config(receiver, signal, { protocol: protocol as OtlpProtocol }));
+        const items = await spec.make();
+        const exporter = spec.exporter(config(receiver, signal, { protocol: protocol as OtlpProtocol }));
         const result = await exportOnce(exporter, items);
         assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
         assert.equal(receiver.requests.length, 1);
@@ -184,7 +184,7 @@ for (const [protocol, encoding] of [['http/protobuf', 'protobuf'], ['http/json',
         assert.equal(request!.path, `/v1/${signal}`);
         assert.equal(request!.contentType, encoding === 'protobuf' ? 'application/x-protobuf' : 'application/json');
         assert.equal(request!.contentEncoding, undefined);
-        const official = (spec.serializers[encoding] as any).serializeRequest(items) as Uint8Array;
+        const official = spec.serializers[encoding].serializeRequest(items)!;
         assert.deepEqual(request!.body, official, 'the body is byte for byte the official request');
         const expected = encoding === 'protobuf'
           ? decodeExportRequest(signal, official)
@@ -222,7 +222,7 @@ test('createOtlpSpanExporter() gzips, sends the configured headers and a User-Ag
   }));
 
 test('createOtlpSpanExporter() names the installed otlp-transformer version in the User-Agent', () => {
-  const url = new URL('../../node_modules/@opentelemetry/otlp-transformer/package.json', import.meta.url);
+  const url = new URL('../../../node_modules/@opentelemetry/otlp-transformer/package.json', import.meta.url);
   const installed = JSON.parse(readFileSync(url, 'utf8')).version;
   assert.equal(OTLP_TRANSFORMER_VERSION, installed);
   assert.match(OTLP_USER_AGENT, /^rolldice\/\S+ OTel-OTLP-Exporter-JavaScript\/\S+$/);
@@ -314,7 +314,7 @@ test('createOtlpSpanExporter() does not retry 400 and says so once, naming statu
     const result = await exportOnce(exporter, makeSpans(2));
     assert.equal(result.code, ExportResultCode.FAILED);
     assert.match(String(result.error?.message), /400/);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // A retry would have come before the result: the retries run within the export.
     assert.equal(receiver.requests.length, 1);
     const url = `${receiver.url}/v1/traces`;
     assert.deepEqual(captured.problems(), [
@@ -339,35 +339,45 @@ test('createOtlpMetricExporter() does not retry 401 or 500', () =>
     }
   }));
 
-test('createOtlpSpanExporter() reports a partial success once and does not retry it', () =>
-  withReceiver(async (receiver) => {
-    const captured = captureDiag();
-    const url = `${receiver.url}/v1/traces`;
-    for (const protocol of ['http/protobuf', 'http/json'] as const) {
-      receiver.respond(() =>
-        protocol === 'http/json'
-          ? {
-            status: 200,
-            headers: { 'content-type': 'application/json' },
-            body: '{"partialSuccess":{"rejectedSpans":"1","errorMessage":"too old"}}',
-          }
-          : {
-            status: 200,
-            headers: { 'content-type': 'application/x-protobuf' },
-            body: protobufPartialSuccess(1, 'too old'),
-          }
-      );
-      const exporter = createOtlpSpanExporter(config(receiver, 'traces', { protocol }), FAST);
-      const result = await exportOnce(exporter, makeSpans(3));
-      assert.equal(result.code, ExportResultCode.SUCCESS);
-      await exporter.shutdown();
-    }
-    assert.equal(receiver.requests.length, 2);
-    assert.deepEqual(captured.problems(), [
-      `Dropped 1 span: the collector at ${url} rejected them (partial success): too old`,
-      `Dropped 1 span: the collector at ${url} rejected them (partial success): too old`,
-    ]);
-  }));
+/** The `Export*PartialSuccess` field that counts what the collector rejected, per signal. */
+const REJECTED_FIELD: Record<OtlpSignal, string> = {
+  traces: 'rejectedSpans',
+  metrics: 'rejectedDataPoints',
+  logs: 'rejectedLogRecords',
+};
+
+for (const signal of ['traces', 'metrics', 'logs'] as const) {
+  const spec = SIGNALS[signal];
+  test(`${spec.factory}() reports a partial success once and does not retry it`, () =>
+    withReceiver(async (receiver) => {
+      const captured = captureDiag();
+      const url = `${receiver.url}/v1/${signal}`;
+      for (const protocol of ['http/protobuf', 'http/json'] as const) {
+        receiver.respond(() =>
+          protocol === 'http/json'
+            ? {
+              status: 200,
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ partialSuccess: { [REJECTED_FIELD[signal]]: '1', errorMessage: 'too old' } }),
+            }
+            : {
+              status: 200,
+              headers: { 'content-type': 'application/x-protobuf' },
+              body: protobufPartialSuccess(1, 'too old'),
+            }
+        );
+        const exporter = spec.exporter(config(receiver, signal, { protocol }));
+        const result = await exportOnce(exporter, await spec.make());
+        assert.equal(result.code, ExportResultCode.SUCCESS);
+        await exporter.shutdown();
+      }
+      assert.equal(receiver.requests.length, 2);
+      assert.deepEqual(captured.problems(), [
+        `Dropped 1 ${spec.noun}: the collector at ${url} rejected them (partial success): too old`,
+        `Dropped 1 ${spec.noun}: the collector at ${url} rejected them (partial success): too old`,
+      ]);
+    }));
+}
 
 test('createOtlpLogExporter() passes on a partial success that only warns', () =>
   withReceiver(async (receiver) => {
@@ -436,7 +446,8 @@ test('createOtlpSpanExporter() delivers the batch when the collector comes up wi
   try {
     const exporter = createOtlpSpanExporter(config(dead, 'traces', { timeoutMillis: 5000 }), FAST);
     const exported = exportOnce(exporter, makeSpans(3));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Up once the first attempt has been refused and a retry is planned.
+    await captured.next(/^Retrying the OTLP export in \d+ ms: could not reach the collector/);
     receiver = await startOtlpReceiver({ port: dead.port });
     const result = await exported;
     assert.equal(result.code, ExportResultCode.SUCCESS, String(result.error));
@@ -623,9 +634,9 @@ test('createOtlpMetricExporter() works behind a PeriodicExportingMetricReader', 
     await provider.forceFlush();
     await provider.shutdown();
     const [metric] = receiver.metrics();
-    assert.equal(metric.name, 'rolls');
-    assert.equal(metric.sum.aggregationTemporality, 1, 'delta');
-    assert.equal(metric.sum.dataPoints[0].asDouble, 3);
+    assert.equal(metric?.name, 'rolls');
+    assert.equal(metric?.sum?.aggregationTemporality, 1, 'delta');
+    assert.equal(metric?.sum?.dataPoints?.[0]?.asDouble, 3);
   }));
 
 test('createOtlpLogExporter() works behind a SimpleLogRecordProcessor', () =>

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
-import { currentRuntime, test } from '../_harness.ts';
-import { diag, DiagLogLevel } from '@opentelemetry/api';
-import type { ExportResponse, IExporterTransport } from '@opentelemetry/otlp-exporter-base';
+import { test } from 'node:test';
 import {
   createFetchTransport,
   describeErrorBody,
@@ -9,11 +7,11 @@ import {
   MAX_REQUEST_BYTES,
   parseRetryAfter,
   withoutCredentials,
-} from '../../src/otlp/fetch-transport.ts';
-import { reasonOf } from '../../src/otlp/export-error.ts';
-import { createLossReporter } from '../../src/otlp/loss-reporter.ts';
-import { createRetryingTransport } from '../../src/otlp/retrying-transport.ts';
-import { startOtlpReceiver, withReceiver } from '../_otlp-receiver.ts';
+} from '../../../src/otlp/fetch-transport.ts';
+import { reasonOf } from '../../../src/otlp/export-error.ts';
+import { captureDiag } from '../../_diag.ts';
+import { startOtlpReceiver, withReceiver } from '../../_otlp-receiver.ts';
+import { currentRuntime } from '../../_runtimes.ts';
 
 function transportTo(receiver: { url: string }, overrides: Partial<FetchTransportOptions> = {}) {
   return createFetchTransport({
@@ -112,6 +110,10 @@ test('createFetchTransport() sets content-type, content-encoding and user-agent 
 
 test(
   'createFetchTransport({ streamBody }) sends the bytes whole, with their Content-Length, not chunked',
+  {
+    skip: currentRuntime === 'deno' &&
+      "Deno's fetch sends a stream chunked whatever Content-Length says (deno 2.9.6); the service streams bodies on Node only",
+  },
   () =>
     withReceiver(async (receiver) => {
       // ExportTraceServiceRequest { resource_spans { schema_url: 200 000 letters } }: a collector decodes it.
@@ -138,10 +140,6 @@ test(
         assert.equal(request.headers['transfer-encoding'], undefined);
       }
     }),
-  {
-    skip: currentRuntime === 'deno' &&
-      "Deno's fetch sends a stream chunked whatever Content-Length says (deno 2.9.6); the service streams bodies on Node only",
-  },
 );
 
 test('createFetchTransport({ streamBody }) answers a 307 or 308 by sending the bytes again, redirects followed', async () => {
@@ -207,218 +205,8 @@ test('createFetchTransport() shutdown() aborts requests in flight and refuses ne
     assert.equal(receiver.requests.length, 1);
   }));
 
-/** A transport that answers from a script and records the time budget of each attempt. */
-function scripted(responses: ExportResponse[]) {
-  const budgets: number[] = [];
-  let shutdowns = 0;
-  const transport: IExporterTransport = {
-    send: async (_data, timeoutMillis) => {
-      budgets.push(timeoutMillis);
-      return responses.shift() ?? { status: 'success' };
-    },
-    shutdown: () => void shutdowns++,
-  };
-  return { transport, budgets, shutdowns: () => shutdowns };
-}
-
-const RETRY: ExportResponse = { status: 'retryable', error: Object.assign(new Error('Busy'), { reason: 'busy' }) };
-
-function captureDebug() {
-  const messages: string[] = [];
-  // Not the API's own "Registered a global for diag" line.
-  const log = (message: string) => void (message.startsWith('@opentelemetry/api:') || messages.push(message));
-  diag.setLogger({ error: log, warn: log, info: log, debug: log, verbose: log }, {
-    logLevel: DiagLogLevel.ALL,
-    suppressOverrideMessage: true,
-  });
-  return messages;
-}
-
-test('createRetryingTransport() backs off exponentially with jitter within the deadline', async () => {
-  const messages = captureDebug();
-  try {
-    const { transport, budgets } = scripted([RETRY, RETRY, RETRY]);
-    let draw = 0;
-    const random = () => [0, 0.9999, 0.5][draw++]!;
-    const retrying = createRetryingTransport(transport, {
-      initialBackoffMillis: 20,
-      backoffMultiplier: 2,
-      maxBackoffMillis: 50,
-      jitter: 0.2,
-      random,
-    });
-    assert.deepEqual(await retrying.send(BODY, 2000), { status: 'success' });
-    assert.equal(budgets.length, 4);
-    assert.ok(budgets[0]! > 1990 && budgets[0]! <= 2000);
-    for (let i = 1; i < budgets.length; i++) assert.ok(budgets[i]! < budgets[i - 1]!, 'each attempt gets what is left');
-    // 20 × 0.8, 40 × 1.2 capped at 50, 50 × 1.0.
-    assert.deepEqual(messages.filter((m) => m.startsWith('Retrying')), [
-      'Retrying the OTLP export in 16 ms: busy',
-      'Retrying the OTLP export in 48 ms: busy',
-      'Retrying the OTLP export in 50 ms: busy',
-    ]);
-  } finally {
-    diag.disable();
-  }
-});
-
-test('createRetryingTransport() honours Retry-After and gives up when it is past the deadline', async () => {
-  const { transport, budgets } = scripted([
-    { status: 'retryable', retryInMillis: 0, error: RETRY.error },
-    { status: 'retryable', retryInMillis: 5000, error: RETRY.error },
-  ]);
-  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 10_000 });
-  const started = performance.now();
-  const response = await retrying.send(BODY, 1000);
-  assert.ok(performance.now() - started < 300, 'Retry-After: 0 retries at once; 5 s is past the deadline, no wait');
-  assert.equal(budgets.length, 2);
-  assert.equal(response.status, 'failure');
-  assert.equal(
-    reasonOf((response as { error: Error }).error),
-    'busy; it asked to retry after 5 s, past the 1 s export timeout',
-  );
-});
-
-test('createRetryingTransport() returns a permanent failure after one attempt', async () => {
-  const failure: ExportResponse = { status: 'failure', error: new Error('No') };
-  const { transport, budgets } = scripted([failure]);
-  assert.equal(await createRetryingTransport(transport).send(BODY, 1000), failure);
-  assert.equal(budgets.length, 1);
-});
-
-test('createRetryingTransport() stops when the deadline passes and says after how many attempts', async () => {
-  const { transport, budgets } = scripted(Array.from({ length: 100 }, () => RETRY));
-  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 30, jitter: 0 });
-  const started = performance.now();
-  const response = await retrying.send(BODY, 200);
-  const elapsed = performance.now() - started;
-  assert.ok(elapsed < 260, `took ${elapsed} ms`);
-  // 30 + 45 + 67.5 = 142.5 ms of pauses; the fourth (101 ms) would pass 200 ms.
-  assert.equal(budgets.length, 4);
-  assert.equal(
-    reasonOf((response as { error: Error }).error),
-    'busy; gave up after 4 attempts, as the 200 ms export timeout ran out',
-  );
-});
-
-test('createRetryingTransport() names the retries when the last attempt times out, even a little early', async () => {
-  // The clock stands still: the last attempt's timer "fired" before the deadline was reached,
-  // as timers rounded to whole milliseconds can.
-  const timeout: ExportResponse = {
-    status: 'failure',
-    error: Object.assign(new Error('The collector did not answer within 2 ms'), {
-      reason: 'the collector did not answer within 2 ms',
-      timedOut: true,
-    }),
-  };
-  const { transport, budgets } = scripted([RETRY, timeout]);
-  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 0, jitter: 0, now: () => 0 });
-  const response = await retrying.send(BODY, 800);
-  assert.equal(budgets.length, 2);
-  assert.equal(
-    reasonOf((response as { error: Error }).error),
-    'busy; gave up after 2 attempts, as the 800 ms export timeout ran out',
-  );
-});
-
-test('createRetryingTransport() shutdown() ends a pause at once and shuts the transport down', async () => {
-  const { transport, shutdowns } = scripted([RETRY]);
-  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 5000, jitter: 0 });
-  const started = performance.now();
-  const pending = retrying.send(BODY, 10_000);
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  retrying.shutdown();
-  const response = await pending;
-  assert.ok(performance.now() - started < 500);
-  assert.equal(reasonOf((response as { error: Error }).error), 'busy; the exporter shut down before attempt 2');
-  assert.equal(shutdowns(), 1);
-});
-
-function fakeClock() {
-  let now = 0;
-  const timers: { at: number; fn: () => void; cancelled: boolean }[] = [];
-  return {
-    now: () => now,
-    setTimer: (fn: () => void, millis: number) => {
-      const timer = { at: now + millis, fn, cancelled: false };
-      timers.push(timer);
-      return () => void (timer.cancelled = true);
-    },
-    /** Moves the clock and fires the timers that are due. */
-    advance(millis: number) {
-      now += millis;
-      for (const timer of timers.filter((t) => !t.cancelled && t.at <= now)) {
-        timer.cancelled = true;
-        timer.fn();
-      }
-    },
-    timers,
-  };
-}
-
-test('createLossReporter() reports the first loss at once, then sums per interval', () => {
-  const clock = fakeClock();
-  const reports: string[] = [];
-  const losses = createLossReporter({
-    noun: ['span', 'spans'],
-    intervalMillis: 10_000,
-    ...clock,
-    report: (m) => reports.push(m),
-  });
-  losses.record(1, 'the collector answered 503');
-  assert.deepEqual(reports, ['Dropped 1 span: the collector answered 503']);
-  clock.advance(3000);
-  losses.record(5, 'the collector answered 503');
-  clock.advance(3000);
-  losses.record(2, 'the collector did not answer');
-  losses.record(0, 'nothing');
-  assert.equal(reports.length, 1);
-  assert.equal(clock.timers.length, 1);
-  clock.advance(3999);
-  assert.equal(reports.length, 1);
-  clock.advance(1);
-  assert.deepEqual(reports.slice(1), [
-    'Dropped 7 spans: 5 as the collector answered 503; 2 as the collector did not answer',
-  ]);
-  clock.advance(60_000);
-  assert.equal(reports.length, 2, 'nothing to report, nothing said');
-  losses.record(4, 'the collector answered 503');
-  assert.deepEqual(
-    reports.slice(2),
-    ['Dropped 4 spans: the collector answered 503'],
-    'a quiet interval later: at once',
-  );
-});
-
-test('createLossReporter() flush() reports what is pending, then reports at once', () => {
-  const clock = fakeClock();
-  const reports: string[] = [];
-  const losses = createLossReporter({ noun: ['log record', 'log records'], ...clock, report: (m) => reports.push(m) });
-  losses.record(1, 'a');
-  losses.record(2, 'a');
-  losses.flush();
-  assert.deepEqual(reports, ['Dropped 1 log record: a', 'Dropped 2 log records: a']);
-  assert.equal(clock.timers[0]!.cancelled, true);
-  losses.flush();
-  losses.record(3, 'b');
-  assert.deepEqual(reports.slice(2), ['Dropped 3 log records: b']);
-});
-
-test('createLossReporter() keeps a bounded number of distinct reasons', () => {
-  const clock = fakeClock();
-  const reports: string[] = [];
-  const losses = createLossReporter({ noun: ['span', 'spans'], ...clock, report: (m) => reports.push(m) });
-  losses.record(1, 'first');
-  for (let i = 0; i < 20; i++) losses.record(1, `reason ${i}`);
-  losses.flush();
-  const summary = reports[1]!;
-  assert.match(summary, /^Dropped 20 spans: /);
-  assert.equal(summary.split('; ').length, 9, 'eight reasons and the rest');
-  assert.match(summary, /; 12 as something else failed$/);
-});
-
 test('createFetchTransport() refuses an unusable URL at once instead of retrying it', async () => {
-  const messages = captureDebug();
+  const captured = captureDiag();
   try {
     const transport = createFetchTransport({
       url: 'ftp://collector/v1/traces',
@@ -427,7 +215,9 @@ test('createFetchTransport() refuses an unusable URL at once instead of retrying
       compression: 'none',
       userAgent: 'test/1',
     });
-    assert.deepEqual(messages, ['Cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https']);
+    assert.deepEqual(captured.texts(), [
+      'Cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https',
+    ]);
     const response = await transport.send(BODY, 1000);
     assert.equal(response.status, 'failure');
     assert.equal(
@@ -435,22 +225,22 @@ test('createFetchTransport() refuses an unusable URL at once instead of retrying
       'cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https',
     );
   } finally {
-    diag.disable();
+    captured.restore();
   }
 });
 
 test('createFetchTransport() skips an invalid header with a diagnostic and sends the rest', () =>
   withReceiver(async (receiver) => {
-    const messages = captureDebug();
+    const captured = captureDiag();
     try {
       const transport = transportTo(receiver, { headers: { 'bad name': 'x', 'x-good': 'yes', 'x-bad-value': 'a\nb' } });
-      assert.deepEqual(messages, [
+      assert.deepEqual(captured.texts(), [
         'Ignoring the OTLP header "bad name": not a valid HTTP header name and value',
         'Ignoring the OTLP header "x-bad-value": not a valid HTTP header name and value',
       ]);
       assert.equal((await transport.send(BODY, 1000)).status, 'success');
       assert.equal(receiver.requests[0]!.headers['x-good'], 'yes');
     } finally {
-      diag.disable();
+      captured.restore();
     }
   }));

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { createGracefulShutdown } from '../../src/service/shutdown.ts';
-import { test } from '../_harness.ts';
+import { test } from 'node:test';
+import { createGracefulShutdown } from '../../../src/service/shutdown.ts';
 
 function setup(overrides: { stopServer?: () => Promise<void>; shutdownTelemetry?: () => Promise<void> } = {}) {
   const events: string[] = [];
@@ -8,8 +8,8 @@ function setup(overrides: { stopServer?: () => Promise<void>; shutdownTelemetry?
   let exited: (code: number) => void = () => {};
   const exit = new Promise<number>((resolve) => (exited = resolve));
   const onSignal = createGracefulShutdown({
-    stopServer: overrides.stopServer ?? (async () => void events.push('server stopped')),
-    shutdownTelemetry: overrides.shutdownTelemetry ?? (async () => void events.push('telemetry flushed')),
+    stopServer: overrides.stopServer ?? (() => Promise.resolve(void events.push('server stopped'))),
+    shutdownTelemetry: overrides.shutdownTelemetry ?? (() => Promise.resolve(void events.push('telemetry flushed'))),
     exit: (code) => {
       events.push(`exit ${code}`);
       exited(code);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { instrumentHandler } from '../../src/http/server.ts';
-import { test } from '../_harness.ts';
-import { createTestTelemetry } from '../_telemetry.ts';
+import { instrumentHandler } from '../../../src/http/server.ts';
+import { createTestTelemetry } from '../../_telemetry.ts';
 
 function instrument(handler: (request: Request) => Response | Promise<Response>, route = '/things/{id}') {
   const telemetry = createTestTelemetry();
@@ -34,21 +34,26 @@ test('instrumentHandler() turns a throwing handler into a 500 and an ERROR span'
 });
 
 test('instrumentHandler() marks 5xx answers as errors and leaves 4xx unset', async () => {
+  // The handler answers the status its path names, without throwing.
   const { telemetry, handler } = instrument((request) =>
-    new Response(null, { status: request.url.endsWith('/1') ? 503 : 404 })
+    new Response(null, { status: Number(new URL(request.url).pathname.split('/')[2]) })
   );
-  await handler(new Request('http://localhost/things/1'));
-  await handler(new Request('http://localhost/things/2'));
-  const [unavailable, notFound] = telemetry.spans();
-  assert.equal(unavailable!.status.code, SpanStatusCode.ERROR);
-  assert.equal(unavailable!.attributes['error.type'], '503');
-  assert.equal(notFound!.status.code, SpanStatusCode.UNSET);
-  assert.equal(notFound!.attributes['error.type'], undefined);
+  for (const status of [500, 503, 599, 404, 499]) await handler(new Request(`http://localhost/things/${status}`));
+  const { ERROR, UNSET } = SpanStatusCode;
+  assert.deepEqual(
+    telemetry.spans().map((
+      s,
+    ) => [s.attributes['http.response.status_code'], s.status.code, s.attributes['error.type']]),
+    [[500, ERROR, '500'], [503, ERROR, '503'], [599, ERROR, '599'], [404, UNSET, undefined], [499, UNSET, undefined]],
+  );
 });
 
 test('instrumentHandler() keeps the server span active across awaits in the handler', async () => {
+  // Each request waits at a gate of its own; the gates open in reverse order below, so the
+  // handlers resume interleaved, each of them after the others' spans were made active.
+  const gates: (() => void)[] = [];
   const { telemetry, handler } = instrument(async () => {
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 5));
+    await new Promise<void>((resolve) => gates.push(resolve));
     const child = trace.getTracer('t').startSpan('child');
     child.end();
     await Promise.resolve();
@@ -56,9 +61,13 @@ test('instrumentHandler() keeps the server span active across awaits in the hand
   });
   // A tracer from the test provider, made active through the global API below.
   trace.setGlobalTracerProvider(telemetry.tracerProvider);
-  const bodies = await Promise.all(
-    Array.from({ length: 50 }, async () => (await handler(new Request('http://localhost/things/x'))).text()),
+  const pending = Array.from(
+    { length: 50 },
+    async () => (await handler(new Request('http://localhost/things/x'))).text(),
   );
+  assert.equal(gates.length, 50, 'every handler runs up to its gate at once');
+  for (const open of gates.reverse()) open();
+  const bodies = await Promise.all(pending);
   const servers = telemetry.spans().filter((s) => s.kind === SpanKind.SERVER);
   assert.deepEqual(new Set(bodies), new Set(servers.map((s) => s.spanContext().spanId)));
   for (const child of telemetry.spans().filter((s) => s.name === 'child')) {

@@ -4,6 +4,7 @@
  * context, and the `baggage` header it carries, are what the service understood and sent on.
  */
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import {
   type BaggageEntry,
   baggageEntryMetadataFromString,
@@ -13,11 +14,10 @@ import {
   ROOT_CONTEXT,
 } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
-import { createApp } from '../../src/service/app.ts';
-import { createInstrumentedFetch } from '../../src/http/client.ts';
-import { createW3CPropagator } from '../../src/w3c/propagation.ts';
-import { test } from '../_harness.ts';
-import { createTestTelemetry } from '../_telemetry.ts';
+import { createApp } from '../../../src/service/app.ts';
+import { createInstrumentedFetch } from '../../../src/http/client.ts';
+import { createW3CPropagator } from '../../../src/w3c/propagation.ts';
+import { createTestTelemetry } from '../../_telemetry.ts';
 
 /** [key, value] or [key, value, properties] as the service holds them. */
 type Entry = [string, string] | [string, string, string];
@@ -30,15 +30,15 @@ function entriesOf(all: [string, BaggageEntry][] | undefined): Entry[] {
 
 /** Sends one request with these baggage header lines; returns the entries and the header sent on. */
 async function roundTrip(lines: string[]): Promise<{ entries: Entry[]; sent: string | null }> {
-  const telemetry = { ...createTestTelemetry(), propagator: createW3CPropagator() };
+  const telemetry = createTestTelemetry();
   let entries: Entry[] = [];
   let sent: string | null = null;
   const app = createApp(telemetry, {
     upstream: 'http://upstream.test:8080',
-    fetch: (async (_input: RequestInfo | URL, init?: RequestInit) => {
+    fetch: ((_input: RequestInfo | URL, init?: RequestInit) => {
       entries = entriesOf(propagation.getBaggage(context.active())?.getAllEntries());
       sent = new Headers(init?.headers).get('baggage');
-      return new Response('2\n');
+      return Promise.resolve(new Response('2\n'));
     }) as typeof fetch,
   });
   const headers = new Headers(lines.map((line): [string, string] => ['baggage', line]));
@@ -174,9 +174,9 @@ async function sentFor(entries: Record<string, BaggageEntry>, suppress = false):
   const tracedFetch = createInstrumentedFetch({
     tracerProvider: new ProxyTracerProvider(),
     propagator: createW3CPropagator(),
-    fetch: (async (_input: RequestInfo | URL, init?: RequestInit) => {
+    fetch: ((_input: RequestInfo | URL, init?: RequestInit) => {
       sent = new Headers(init?.headers).get('baggage');
-      return new Response('ok');
+      return Promise.resolve(new Response('ok'));
     }) as typeof fetch,
   });
   let active = propagation.setBaggage(ROOT_CONTEXT, propagation.createBaggage(entries));

@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { ExportResultCode } from '@opentelemetry/core';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { createConsoleSpanExporter } from '../../src/sdk/console-exporters.ts';
-import { createResource } from '../../src/sdk/resource.ts';
-import { test } from '../_harness.ts';
+import { createConsoleSpanExporter } from '../../../src/sdk/console-exporters.ts';
 
 test('createConsoleSpanExporter() prints each batch as indented OTLP/JSON', async () => {
   const memory = new InMemorySpanExporter();
@@ -26,22 +25,4 @@ test('createConsoleSpanExporter() prints each batch as indented OTLP/JSON', asyn
   assert.equal(printedSpan.traceId, span.spanContext().traceId);
   assert.deepEqual(printedSpan.attributes, [{ key: 'roll.value', value: { intValue: 4 } }]);
   assert.equal(doc.resourceSpans[0].scopeSpans[0].scope.name, 'rolldice');
-});
-
-test('createResource() lets OTEL_SERVICE_NAME win over OTEL_RESOURCE_ATTRIBUTES and names the runtime', () => {
-  const runtime = { name: 'deno', version: '2.9.6' } as const;
-  const fromAttributes = createResource(
-    { resourceAttributes: { 'service.name': 'dice', 'service.version': '0.1.0' } },
-    runtime,
-  );
-  assert.equal(fromAttributes.attributes['service.name'], 'dice');
-  assert.equal(fromAttributes.attributes['service.version'], '0.1.0');
-  assert.equal(fromAttributes.attributes['process.runtime.name'], 'deno');
-  assert.equal(fromAttributes.attributes['process.runtime.version'], '2.9.6');
-  assert.equal(fromAttributes.attributes['telemetry.sdk.name'], 'opentelemetry');
-  assert.equal(fromAttributes.attributes['telemetry.sdk.language'], 'nodejs');
-  const named = createResource({ serviceName: 'dice-eu', resourceAttributes: { 'service.name': 'dice' } }, runtime);
-  assert.equal(named.attributes['service.name'], 'dice-eu');
-  const unnamed = createResource({ resourceAttributes: {} }, runtime);
-  assert.equal(unnamed.attributes['service.name'], 'unknown_service:deno');
 });

@@ -1,21 +1,26 @@
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { diag, DiagLogLevel, SeverityNumber, TraceFlags } from '@opentelemetry/api';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { LoggerProvider } from '@opentelemetry/sdk-logs';
+import { ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import {
   AlwaysOffSampler,
   InMemorySpanExporter,
+  type ReadableSpan,
   SimpleSpanProcessor,
   type SpanProcessor,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import type { BatchConfig, OtlpExporterConfig } from '../../src/config.ts';
+import type { BatchConfig, OtlpExporterConfig } from '../../../src/config.ts';
 import {
+  BatchEncoder,
   createOtlpProtobufLogRecordProcessor,
   createOtlpProtobufSpanProcessor,
-} from '../../src/otlp/encoding-batch-processor.ts';
-import { type OtlpReceiver, startOtlpReceiver } from '../_otlp-receiver.ts';
-import { test } from '../_harness.ts';
+} from '../../../src/otlp/encoding-batch-processor.ts';
+import { encodeSpan } from '../../../src/otlp/protobuf-encoding.ts';
+import { flattenSpans } from '../../_otlp-decode.ts';
+import { type OtlpReceiver, startOtlpReceiver } from '../../_otlp-receiver.ts';
 
 const resource = resourceFromAttributes({ 'service.name': 'rolldice-test' });
 const FAST = { initialBackoffMillis: 20, maxBackoffMillis: 50, jitter: 0 };
@@ -63,10 +68,9 @@ function tracerWith(processor: SpanProcessor, sampler?: AlwaysOffSampler) {
   );
 }
 
+/** The names of the spans in each trace request, in the order the requests came. */
 const spansPerRequest = (receiver: OtlpReceiver) =>
-  receiver.requests.filter((r) => r.signal === 'traces').map((r) =>
-    r.document.resourceSpans.flatMap((rs: any) => rs.scopeSpans.flatMap((s: any) => s.spans)).length
-  );
+  receiver.requests.filter((r) => r.signal === 'traces').map((r) => flattenSpans(r.document ? [r.document] : []));
 
 test('createOtlpProtobufSpanProcessor() exports a batch as soon as it is full, and the rest on forceFlush', () =>
   withReceiver(async (receiver) => {
@@ -74,23 +78,28 @@ test('createOtlpProtobufSpanProcessor() exports a batch as soon as it is full, a
     const tracer = tracerWith(processor);
     for (let i = 0; i < 7; i++) tracer.startSpan(`span ${i}`).end();
     await receiver.waitFor((r) => r.spans().length >= 6);
-    assert.deepEqual(spansPerRequest(receiver), [3, 3]);
+    assert.deepEqual(spansPerRequest(receiver).map((spans) => spans.length), [3, 3]);
     await processor.forceFlush();
-    assert.deepEqual(spansPerRequest(receiver), [3, 3, 1]);
+    assert.deepEqual(spansPerRequest(receiver).map((spans) => spans.length), [3, 3, 1]);
     assert.deepEqual(receiver.spans().map((s) => s.name), [0, 1, 2, 3, 4, 5, 6].map((i) => `span ${i}`));
     await processor.shutdown();
   }));
 
-test('createOtlpProtobufSpanProcessor() exports a partial batch after the schedule delay', () =>
+test('createOtlpProtobufSpanProcessor() exports a partial batch once the schedule delay has passed, not before', () =>
   withReceiver(async (receiver) => {
+    const delayMillis = 300;
     const processor = createOtlpProtobufSpanProcessor(
       otlp(receiver, 'traces'),
-      batch({ scheduledDelayMillis: 50 }),
+      batch({ scheduledDelayMillis: delayMillis }),
       FAST,
     );
+    const ended = Date.now();
     tracerWith(processor).startSpan('alone').end();
-    assert.equal(receiver.requests.length, 0);
-    await receiver.waitFor((r) => r.spans().length === 1, 2000);
+    // No forceFlush(): only the schedule delay's timer sends it.
+    await receiver.waitFor((r) => r.spans().length === 1, 5000);
+    const waited = receiver.requests[0]!.receivedAt - ended;
+    // A timer may fire a few milliseconds early; without the delay the span would go at once.
+    assert.ok(waited >= delayMillis - 20, `exported ${waited} ms after the span ended`);
     await processor.shutdown();
   }));
 
@@ -138,7 +147,8 @@ test('createOtlpProtobufSpanProcessor() drops what exceeds the queue while an ex
 
 test('createOtlpProtobufSpanProcessor() sends one batch at a time', () =>
   withReceiver(async (receiver) => {
-    // The first request is answered 503: its retry waits 400 ms, and the export with it.
+    // The first request is answered 503 and retried 400 ms later: the second batch must wait
+    // for that retry, where a second export in flight would arrive before it.
     receiver.respond((_req, attempt) => (attempt === 1 ? { status: 503 } : undefined));
     const processor = createOtlpProtobufSpanProcessor(
       otlp(receiver, 'traces'),
@@ -148,11 +158,11 @@ test('createOtlpProtobufSpanProcessor() sends one batch at a time', () =>
     const tracer = tracerWith(processor);
     tracer.startSpan('first').end();
     tracer.startSpan('second').end();
-    await receiver.waitFor((r) => r.requests.length >= 1);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.equal(receiver.requests.length, 1, 'a second export started while the first was in flight');
     await processor.forceFlush();
-    assert.deepEqual(receiver.spans().map((s) => s.name), ['first', 'second']);
+    assert.deepEqual(
+      receiver.requests.map((r) => [r.responseStatus, flattenSpans(r.document ? [r.document] : []).map((s) => s.name)]),
+      [[503, ['first']], [200, ['first']], [200, ['second']]],
+    );
     await processor.shutdown();
   }));
 
@@ -160,15 +170,18 @@ test('createOtlpProtobufSpanProcessor() moves on past its export timeout', () =>
   withReceiver(async (receiver) => {
     receiver.respond((_req, attempt) => (attempt === 1 ? 'hang' : undefined));
     const processor = createOtlpProtobufSpanProcessor(
-      otlp(receiver, 'traces', 5000),
+      otlp(receiver, 'traces', 3000),
       batch({ maxExportBatchSize: 1, exportTimeoutMillis: 100 }),
       FAST,
     );
     const tracer = tracerWith(processor);
     tracer.startSpan('first').end();
     tracer.startSpan('second').end();
-    // The second batch goes after 100 ms, while the first one still hangs.
-    await receiver.waitFor((r) => r.spans().some((s) => s.name === 'second'), 2000);
+    // The second batch goes after 100 ms, while the first one still hangs; it would go only when
+    // the exporter gives the first up, after 3 s, if the processor waited for it.
+    await receiver.waitFor((r) => r.spans().some((s) => s.name === 'second'), 5000);
+    const [first, second] = receiver.requests;
+    assert.ok(second!.receivedAt - first!.receivedAt < 2500, `${second!.receivedAt - first!.receivedAt} ms apart`);
     await processor.shutdown();
   }));
 
@@ -237,3 +250,25 @@ test('createOtlpProtobufSpanProcessor() reports a span it cannot encode and send
       'Dropped 1 span: it could not be encoded: no context',
     ]);
   }));
+
+test('BatchEncoder leaves the batch as it was when an item cannot be encoded', () => {
+  const exporter = new InMemorySpanExporter();
+  const tracer = new TracerProvider({ resource, spanProcessors: [new SimpleSpanProcessor({ exporter })] }).getTracer(
+    't',
+  );
+  tracer.startSpan('first').end();
+  tracer.startSpan('second').end();
+  const [first, second] = exporter.getFinishedSpans();
+  const encoder = new BatchEncoder(encodeSpan);
+  encoder.add(first!);
+  const broken = Object.create(second!, {
+    spanContext: {
+      value: () => {
+        throw new Error('no context');
+      },
+    },
+  }) as ReadableSpan;
+  assert.throws(() => encoder.add(broken), /no context/);
+  assert.equal(encoder.count, 1);
+  assert.deepEqual(encoder.seal().bytes, ProtobufTraceSerializer.serializeRequest([first!]));
+});

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { createApp } from '../../src/service/app.ts';
-import { currentRuntime, test } from '../_harness.ts';
-import { createTestTelemetry, sumBy } from '../_telemetry.ts';
+import { createApp } from '../../../src/service/app.ts';
+import { MAX_PLAYER_NAME_LENGTH } from '../../../src/service/dice.ts';
+import { currentRuntime } from '../../_runtimes.ts';
+import { type Answer, freePort, startStub } from '../../_http-stub.ts';
+import { createTestTelemetry, points, sumBy } from '../../_telemetry.ts';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const PARENT_ID = '00f067aa0ba902b7';
@@ -191,7 +194,9 @@ test('createApp() answers 405 with Allow to other methods', async () => {
   assert.equal(telemetry.spans()[0]!.name, 'POST /rolldice/{player}');
 });
 
-test('createApp() reports an unknown method as _OTHER and keeps the original', async () => {
+test('createApp() reports an unknown method as _OTHER and keeps the original', {
+  skip: currentRuntime === 'bun' && "Bun's Request constructor turns unknown methods into GET (bun 1.4.5)",
+}, async () => {
   const { telemetry, app } = setup();
   const response = await app(get('/rolldice', { method: 'BREW' }));
   assert.equal(response.status, 405);
@@ -199,7 +204,7 @@ test('createApp() reports an unknown method as _OTHER and keeps the original', a
   assert.equal(span.name, 'HTTP /rolldice');
   assert.equal(span.attributes['http.request.method'], '_OTHER');
   assert.equal(span.attributes['http.request.method_original'], 'BREW');
-}, { skip: currentRuntime === 'bun' && "Bun's Request constructor turns unknown methods into GET (bun 1.4.5)" });
+});
 
 test('createApp() answers HEAD like GET without a body, and OPTIONS with Allow', async () => {
   const { app } = setup();
@@ -223,6 +228,23 @@ test('createApp() answers 400 to a malformed percent-encoding and to an over-lon
   for (const span of telemetry.spans()) assert.equal(span.attributes['http.response.status_code'], 400);
 });
 
+test('createApp() rolls for a player name of exactly MAX_PLAYER_NAME_LENGTH characters and refuses one more', async () => {
+  const { telemetry, app } = setup(() => 0);
+  // Counted after percent-decoding: 'é' is one character, sent as six.
+  const longest = 'é'.repeat(MAX_PLAYER_NAME_LENGTH);
+  const fits = await app(get(`/rolldice/${encodeURIComponent(longest)}`));
+  assert.equal(fits.status, 200);
+  assert.equal(await fits.text(), '1\n');
+  const tooLong = await app(get(`/rolldice/${encodeURIComponent(`${longest}é`)}`));
+  assert.equal(tooLong.status, 400);
+  assert.equal(
+    await tooLong.text(),
+    `Bad Request: the player name is longer than ${MAX_PLAYER_NAME_LENGTH} characters\n`,
+  );
+  assert.equal(telemetry.spans().filter((s) => s.name === 'roll').length, 1);
+  assert.equal(telemetry.logs.getFinishedLogRecords()[0]?.body, `${longest} is rolling the dice`);
+});
+
 test('createApp() gives every concurrent request its own trace', async () => {
   const { telemetry, app } = setup();
   const responses = await Promise.all(Array.from({ length: 50 }, (_, i) => app(get(`/rolldice/p${i}`))));
@@ -236,4 +258,131 @@ test('createApp() gives every concurrent request its own trace', async () => {
     assert.equal(parent.spanContext().traceId, roll.spanContext().traceId);
   }
   assert.equal(trace.getActiveSpan(), undefined);
+});
+
+// The upstream mode of createApp(): the roll comes from another dice service.
+
+function upstreamApp(upstream: string, upstreamTimeoutMillis = 2_000) {
+  const telemetry = createTestTelemetry();
+  return { telemetry, app: createApp(telemetry, { upstream, upstreamTimeoutMillis }) };
+}
+
+test("createApp() with an upstream answers with the upstream's roll, traced as a child of roll", async () => {
+  const stub = await startStub((_, res) => res.end('5\n'));
+  try {
+    const { telemetry, app } = upstreamApp(stub.url);
+    const response = await app(
+      new Request('http://localhost:8080/rolldice/Ren%C3%A9%20M', { headers: { baggage: 'player.tier=gold' } }),
+    );
+    assert.equal(response.status, 200);
+    assert.equal(await response.text(), '5\n');
+    const anonymous = await app(new Request('http://localhost:8080/rolldice'));
+    assert.equal(await anonymous.text(), '5\n');
+    assert.deepEqual(stub.received.map((r) => r.url), ['/rolldice/Ren%C3%A9%20M', '/rolldice']);
+
+    const server = telemetry.span('GET /rolldice/{player}');
+    const roll = telemetry.spans().find((s) =>
+      s.name === 'roll' && s.spanContext().traceId === server.spanContext().traceId
+    )!;
+    const client = telemetry.spans().find((s) =>
+      s.kind === SpanKind.CLIENT && s.spanContext().traceId === server.spanContext().traceId
+    )!;
+    assert.equal(roll.parentSpanContext?.spanId, server.spanContext().spanId);
+    assert.equal(client.parentSpanContext?.spanId, roll.spanContext().spanId);
+    assert.equal(client.attributes['url.full'], `${stub.url}/rolldice/Ren%C3%A9%20M`);
+    assert.deepEqual(roll.attributes, { 'roll.value': 5 });
+    assert.equal(
+      stub.received[0]!.headers.traceparent,
+      `00-${client.spanContext().traceId}-${client.spanContext().spanId}-03`,
+    );
+    assert.equal(stub.received[0]!.headers.baggage, 'player.tier=gold');
+
+    const [record] = telemetry.logs.getFinishedLogRecords();
+    assert.equal(record!.body, 'René M is rolling the dice');
+    assert.deepEqual(record!.attributes, { result: 5 });
+    assert.equal(record!.spanContext?.spanId, roll.spanContext().spanId);
+    const rolls = await telemetry.metric('dice.rolls');
+    assert.deepEqual(points(rolls).map((p) => [p.attributes['roll.value'], p.value]), [[5, 2]]);
+  } finally {
+    await stub.close();
+  }
+});
+
+const UPSTREAM_FAILURES: { name: string; answer: Answer; reason: RegExp; errorType?: string }[] = [
+  {
+    name: 'answers 500',
+    answer: (_, res) => ((res.statusCode = 500), res.end('boom')),
+    reason: /answered 500 rather than 200$/,
+    errorType: '500',
+  },
+  {
+    name: 'answers 404',
+    answer: (_, res) => ((res.statusCode = 404), res.end()),
+    reason: /answered 404 rather than 200$/,
+    errorType: '404',
+  },
+  {
+    name: 'answers garbage',
+    answer: (_, res) => res.end('<html>'),
+    reason: /answered "<html>" rather than a roll from 1 to 6$/,
+  },
+  { name: 'answers 7', answer: (_, res) => res.end('7\n'), reason: /answered "7" rather than a roll from 1 to 6$/ },
+  {
+    name: 'answers a huge body',
+    answer: (_, res) => res.end('6'.repeat(100_000)),
+    reason: /rather than a roll from 1 to 6$/,
+  },
+  { name: 'is slow', answer: () => {}, reason: /did not answer within 300 ms$/, errorType: 'TimeoutError' },
+  {
+    name: 'stalls in the body',
+    answer: (_, res) => res.writeHead(200).write('4'),
+    reason: /did not answer within 300 ms$/,
+  },
+  { name: 'hangs up', answer: (req) => req.socket.destroy(), reason: /cannot be reached: /, errorType: 'TypeError' },
+];
+
+for (const c of UPSTREAM_FAILURES) {
+  test(`createApp() answers 502 when the upstream ${c.name}`, async () => {
+    const stub = await startStub(c.answer);
+    try {
+      const { telemetry, app } = upstreamApp(stub.url, 300);
+      const started = performance.now();
+      const response = await app(new Request('http://localhost:8080/rolldice/Alice'));
+      assert.ok(performance.now() - started < 2_000, 'within the timeout, and then some');
+      assert.equal(response.status, 502);
+      const text = await response.text();
+      assert.ok(text.startsWith(`Bad Gateway: the upstream at ${stub.url}/ `), text);
+      assert.match(text.trimEnd(), c.reason);
+      assert.equal(telemetry.span('GET /rolldice/{player}').status.code, SpanStatusCode.ERROR);
+      assert.equal(telemetry.span('roll').status.code, SpanStatusCode.ERROR);
+      const client = telemetry.spans().find((s) => s.kind === SpanKind.CLIENT);
+      assert.ok(client, 'a client span');
+      if (c.errorType) {
+        assert.equal(client.status.code, SpanStatusCode.ERROR);
+        assert.equal(client.attributes['error.type'], c.errorType);
+      }
+      assert.equal(telemetry.logs.getFinishedLogRecords().length, 0, 'no roll, no log record');
+    } finally {
+      await stub.close();
+    }
+  });
+}
+
+test('createApp() answers 502 quickly when nothing listens at the upstream', async () => {
+  const url = `http://127.0.0.1:${await freePort()}`;
+  const { telemetry, app } = upstreamApp(url);
+  const response = await app(new Request('http://localhost:8080/rolldice'));
+  assert.equal(response.status, 502);
+  assert.match(await response.text(), new RegExp(`^Bad Gateway: the upstream at ${url}/ cannot be reached: `));
+  const client = telemetry.spans().find((s) => s.kind === SpanKind.CLIENT)!;
+  assert.equal(client.attributes['error.type'], 'TypeError');
+  assert.equal(client.status.code, SpanStatusCode.ERROR);
+  assert.equal(trace.getActiveSpan(), undefined);
+});
+
+test('createApp() refuses an upstream that is not an absolute http URL', () => {
+  const telemetry = createTestTelemetry();
+  assert.throws(() => createApp(telemetry, { upstream: 'dice-b:8080' }), /expected an absolute http or https URL/);
+  assert.throws(() => createApp(telemetry, { upstream: '/dice' }), /expected an absolute http or https URL/);
+  assert.throws(() => createApp(telemetry, { upstream: 'ftp://dice' }), /expected an absolute http or https URL/);
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { test } from '../_harness.ts';
+import { test } from 'node:test';
 import {
   ROOT_CONTEXT,
   SeverityNumber,
@@ -21,7 +21,15 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor } from '@opentelemetry/sdk-logs';
 import { AggregationType, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
-import { anyValueToJs, attributesToObject, decodeExportRequest, normalizeOtlpJson } from '../_otlp-decode.ts';
+import {
+  anyValueToJs,
+  attributesToObject,
+  decodeExportRequest,
+  type FlatLogRecord,
+  flattenLogRecords,
+  flattenMetrics,
+  normalizeOtlpJson,
+} from '../../_otlp-decode.ts';
 
 const resource = resourceFromAttributes({ 'service.name': 'rolldice-test', 'service.instance.id': 'abc-1' });
 const REMOTE_TRACE_ID = '5b8efff798038103d269b633813fc60c';
@@ -132,25 +140,25 @@ test('decodeExportRequest() decodes protobuf spans to what normalizeOtlpJson() m
   const decoded = decodeExportRequest('traces', ProtobufTraceSerializer.serializeRequest(spans)!);
   assert.deepEqual(decoded, normalizeOtlpJson(jsonOf(JsonTraceSerializer.serializeRequest(spans))));
 
-  const scopeSpans = decoded.resourceSpans[0].scopeSpans[0];
+  const scopeSpans = decoded.resourceSpans![0]!.scopeSpans![0]!;
   assert.deepEqual(scopeSpans.scope, { name: 'rolldice', version: '0.1.0' });
   assert.equal(scopeSpans.schemaUrl, 'https://opentelemetry.io/schemas/1.30.0');
-  assert.deepEqual(attributesToObject(decoded.resourceSpans[0].resource.attributes), {
+  assert.deepEqual(attributesToObject(decoded.resourceSpans![0]!.resource?.attributes), {
     'service.name': 'rolldice-test',
     'service.instance.id': 'abc-1',
   });
-  const byName = Object.fromEntries(scopeSpans.spans.map((s: any) => [s.name, s]));
-  const server = byName['GET /rolldice'];
-  const child = byName['roll'];
+  const byName = Object.fromEntries(scopeSpans.spans!.map((s) => [s.name ?? '', s]));
+  const server = byName['GET /rolldice']!;
+  const child = byName['roll']!;
   assert.equal(server.traceId, REMOTE_TRACE_ID);
   assert.equal(server.parentSpanId, REMOTE_SPAN_ID);
-  assert.match(server.spanId, /^[0-9a-f]{16}$/);
+  assert.match(server.spanId!, /^[0-9a-f]{16}$/);
   assert.equal(server.kind, 2);
   assert.equal(server.flags, 0x301); // sampled, has-is-remote, is-remote
   assert.deepEqual(server.status, { code: 1 });
-  assert.match(server.startTimeUnixNano, /^\d{19}$/);
-  assert.ok(BigInt(server.endTimeUnixNano) >= BigInt(server.startTimeUnixNano));
-  const attrs = Object.fromEntries(server.attributes.map((kv: any) => [kv.key, kv.value]));
+  assert.match(server.startTimeUnixNano!, /^\d{19}$/);
+  assert.ok(BigInt(server.endTimeUnixNano!) >= BigInt(server.startTimeUnixNano!));
+  const attrs = Object.fromEntries(server.attributes!.map((kv) => [kv.key ?? '', kv.value]));
   assert.deepEqual(attrs['attr.string'], { stringValue: 'six' });
   assert.deepEqual(attrs['attr.empty_string'], { stringValue: '' });
   assert.deepEqual(attrs['attr.int'], { intValue: '6' });
@@ -167,12 +175,12 @@ test('decodeExportRequest() decodes protobuf spans to what normalizeOtlpJson() m
 
   assert.equal(child.parentSpanId, server.spanId);
   assert.deepEqual(child.status, { code: 2, message: 'Dice fell off the table' });
-  assert.deepEqual(child.events.map((e: any) => [e.name, attributesToObject(e.attributes)]), [
+  assert.deepEqual(child.events!.map((e) => [e.name, attributesToObject(e.attributes)]), [
     ['rolled', { 'roll.value': 4, 'roll.sides': [6] }],
     ['no attributes', {}],
   ]);
-  assert.equal(child.links[0].spanId, byName['other'].spanId);
-  assert.deepEqual(attributesToObject(child.links[0].attributes), { 'link.reason': 'batch' });
+  assert.equal(child.links![0]!.spanId, byName['other']!.spanId);
+  assert.deepEqual(attributesToObject(child.links![0]!.attributes), { 'link.reason': 'batch' });
 });
 
 test('decodeExportRequest() decodes protobuf metrics to what normalizeOtlpJson() makes of the JSON', async () => {
@@ -180,22 +188,22 @@ test('decodeExportRequest() decodes protobuf metrics to what normalizeOtlpJson()
   const decoded = decodeExportRequest('metrics', ProtobufMetricsSerializer.serializeRequest(resourceMetrics)!);
   assert.deepEqual(decoded, normalizeOtlpJson(jsonOf(JsonMetricsSerializer.serializeRequest(resourceMetrics))));
 
-  const metrics = Object.fromEntries(decoded.resourceMetrics[0].scopeMetrics[0].metrics.map((m: any) => [m.name, m]));
-  const rolls = metrics['rolls'];
+  const metrics = Object.fromEntries(flattenMetrics([decoded]).map((m) => [m.name ?? '', m]));
+  const rolls = metrics['rolls']!;
   assert.equal(rolls.description, 'Dice rolled');
   assert.equal(rolls.unit, '{roll}');
-  assert.equal(rolls.sum.isMonotonic, true);
-  assert.equal(rolls.sum.aggregationTemporality, 2);
+  assert.equal(rolls.sum?.isMonotonic, true);
+  assert.equal(rolls.sum?.aggregationTemporality, 2);
   assert.deepEqual(
-    rolls.sum.dataPoints.map((p: any) => [attributesToObject(p.attributes), p.asInt]),
+    rolls.sum?.dataPoints?.map((p) => [attributesToObject(p.attributes), p.asInt]),
     [[{ 'roll.sides': 6 }, '3'], [{ 'roll.sides': 20 }, '1']],
   );
-  assert.equal(metrics['requests.in_flight'].sum.dataPoints[0].asInt, '-3');
-  assert.equal(metrics['requests.in_flight'].sum.isMonotonic, undefined); // false is the default
-  assert.equal(metrics['temperature'].gauge.dataPoints[0].asDouble, -12.5);
-  assert.equal(metrics['zero'].gauge.dataPoints[0].asDouble, 0); // a oneof member keeps its zero
+  assert.equal(metrics['requests.in_flight']?.sum?.dataPoints?.[0]?.asInt, '-3');
+  assert.equal(metrics['requests.in_flight']?.sum?.isMonotonic, undefined); // false is the default
+  assert.equal(metrics['temperature']?.gauge?.dataPoints?.[0]?.asDouble, -12.5);
+  assert.equal(metrics['zero']?.gauge?.dataPoints?.[0]?.asDouble, 0); // a oneof member keeps its zero
 
-  const histogram = metrics['roll.value'].histogram.dataPoints[0];
+  const histogram = metrics['roll.value']!.histogram!.dataPoints![0]!;
   assert.equal(histogram.count, '5');
   assert.equal(histogram.sum, 22.5);
   assert.equal(histogram.min, 1);
@@ -203,12 +211,13 @@ test('decodeExportRequest() decodes protobuf metrics to what normalizeOtlpJson()
   assert.deepEqual(histogram.explicitBounds, [1, 2, 4, 8]);
   assert.deepEqual(histogram.bucketCounts, ['1', '0', '2', '1', '1']);
 
-  const exponential = metrics['roll.exponential'].exponentialHistogram.dataPoints[0];
+  const exponential = metrics['roll.exponential']!.exponentialHistogram!.dataPoints![0]!;
   assert.equal(exponential.count, '4');
   assert.equal(exponential.zeroCount, '1');
   assert.equal(typeof exponential.scale, 'number');
-  assert.ok(exponential.positive.bucketCounts.every((c: unknown) => typeof c === 'string'));
-  assert.equal(exponential.positive.bucketCounts.reduce((a: number, c: string) => a + Number(c), 0), 3);
+  const buckets = exponential.positive?.bucketCounts ?? [];
+  assert.ok(buckets.every((c: unknown) => typeof c === 'string'));
+  assert.equal(buckets.reduce((a, c) => a + Number(c), 0), 3);
 });
 
 test('decodeExportRequest() decodes protobuf log records to what normalizeOtlpJson() makes of the JSON', () => {
@@ -216,7 +225,7 @@ test('decodeExportRequest() decodes protobuf log records to what normalizeOtlpJs
   const decoded = decodeExportRequest('logs', ProtobufLogsSerializer.serializeRequest(records)!);
   assert.deepEqual(decoded, normalizeOtlpJson(jsonOf(JsonLogsSerializer.serializeRequest(records))));
 
-  const [first, event, bare] = decoded.resourceLogs[0].scopeLogs[0].logRecords;
+  const [first, event, bare] = flattenLogRecords([decoded]) as [FlatLogRecord, FlatLogRecord, FlatLogRecord];
   assert.deepEqual(first.body, { stringValue: 'Rolled a 4' });
   assert.equal(first.severityNumber, 9);
   assert.equal(first.severityText, 'INFO');
@@ -224,8 +233,8 @@ test('decodeExportRequest() decodes protobuf log records to what normalizeOtlpJs
   assert.equal(first.spanId, spanContext.spanId);
   assert.equal(first.flags, spanContext.traceFlags);
   assert.deepEqual(attributesToObject(first.attributes), { ...EVERY_KIND });
-  assert.match(first.timeUnixNano, /^\d+$/);
-  assert.match(first.observedTimeUnixNano, /^\d+$/);
+  assert.match(first.timeUnixNano!, /^\d+$/);
+  assert.match(first.observedTimeUnixNano!, /^\d+$/);
 
   assert.equal(event.eventName, 'dice.rolled');
   assert.deepEqual(anyValueToJs(event.body), {
@@ -304,17 +313,18 @@ test('decodeExportRequest() decodes summaries, zigzag and 64-bit edge values and
   const exponential = len(10, len(1, [...tag(6, 0), ...varint(5), ...len(8, [...tag(1, 0), ...varint(3)])]));
   const gauge = len(5, len(1, [...tag(6, 1), ...fixed64(-(2n ** 63n))]));
   const metric = [...len(1, str('m')), ...summary, ...len(1000, str('ignored'))];
-  const metrics = decodeExportRequest('metrics', metricsRequest(metric)).resourceMetrics[0].scopeMetrics[0].metrics;
+  const metrics = decodeExportRequest('metrics', metricsRequest(metric)).resourceMetrics![0]!.scopeMetrics![0]!
+    .metrics!;
   assert.deepEqual(metrics[0], {
     name: 'm',
     summary: {
       dataPoints: [{ count: '18446744073709551615', sum: 7.25, quantileValues: [{ quantile: 0.5, value: 3 }] }],
     },
   });
-  const [expo] = decodeExportRequest('metrics', metricsRequest(exponential)).resourceMetrics[0].scopeMetrics[0].metrics;
-  assert.deepEqual(expo.exponentialHistogram.dataPoints[0], { scale: -3, positive: { offset: -2 } });
-  const [g] = decodeExportRequest('metrics', metricsRequest(gauge)).resourceMetrics[0].scopeMetrics[0].metrics;
-  assert.deepEqual(g.gauge.dataPoints[0], { asInt: '-9223372036854775808' });
+  const [expo] = flattenMetrics([decodeExportRequest('metrics', metricsRequest(exponential))]);
+  assert.deepEqual(expo?.exponentialHistogram?.dataPoints?.[0], { scale: -3, positive: { offset: -2 } });
+  const [g] = flattenMetrics([decodeExportRequest('metrics', metricsRequest(gauge))]);
+  assert.deepEqual(g?.gauge?.dataPoints?.[0], { asInt: '-9223372036854775808' });
 });
 
 test('decodeExportRequest() throws a clear error on malformed input', () => {
@@ -388,9 +398,7 @@ test('normalizeOtlpJson() picks the signal from the top-level key or the argumen
   const metrics = {
     resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'm', sum: { dataPoints: [{ asInt: 5 }] } }] }] }],
   };
-  assert.deepEqual(normalizeOtlpJson(metrics).resourceMetrics[0].scopeMetrics[0].metrics[0].sum.dataPoints[0], {
-    asInt: '5',
-  });
+  assert.deepEqual(flattenMetrics([normalizeOtlpJson(metrics)])[0]?.sum?.dataPoints?.[0], { asInt: '5' });
 });
 
 test('normalizeOtlpJson() throws on values of the wrong type', () => {

@@ -5,13 +5,13 @@
  * service propagated. The upstream is a stub fetch, so this runs the same on every runtime.
  */
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import { context, ProxyTracerProvider, ROOT_CONTEXT, type SpanContext, SpanKind, trace } from '@opentelemetry/api';
 import { suppressTracing, TraceState as CoreTraceState } from '@opentelemetry/core';
-import { createApp } from '../../src/service/app.ts';
-import { createInstrumentedFetch } from '../../src/http/client.ts';
-import { createW3CPropagator, W3CTraceState } from '../../src/w3c/propagation.ts';
-import { test } from '../_harness.ts';
-import { createTestTelemetry } from '../_telemetry.ts';
+import { createApp } from '../../../src/service/app.ts';
+import { createInstrumentedFetch } from '../../../src/http/client.ts';
+import { createW3CPropagator, W3CTraceState } from '../../../src/w3c/propagation.ts';
+import { createTestTelemetry } from '../../_telemetry.ts';
 
 const T = '12345678901234567890123456789012';
 const P = '1234567890123456';
@@ -30,13 +30,13 @@ interface Outcome {
 
 /** Sends one request with these header lines and returns what the service sent upstream. */
 async function roundTrip(lines: HeaderLines): Promise<Outcome> {
-  const telemetry = { ...createTestTelemetry(), propagator: createW3CPropagator() };
+  const telemetry = createTestTelemetry();
   const outgoing: Headers[] = [];
   const app = createApp(telemetry, {
     upstream: 'http://upstream.test:8080',
-    fetch: (async (_input: RequestInfo | URL, init?: RequestInit) => {
+    fetch: ((_input: RequestInfo | URL, init?: RequestInit) => {
       outgoing.push(new Headers(init?.headers));
-      return new Response('4\n');
+      return Promise.resolve(new Response('4\n'));
     }) as typeof fetch,
   });
   const response = await app(new Request('http://localhost:8080/rolldice/Alice', { headers: new Headers(lines) }));
@@ -279,9 +279,9 @@ async function injected(spanContext: SpanContext | undefined, suppress = false):
   const tracedFetch = createInstrumentedFetch({
     tracerProvider: new ProxyTracerProvider(), // no SDK: the active context is sent on as it is
     propagator: createW3CPropagator(),
-    fetch: (async (_input: RequestInfo | URL, init?: RequestInit) => {
+    fetch: ((_input: RequestInfo | URL, init?: RequestInit) => {
       sent = new Headers(init?.headers);
-      return new Response('ok');
+      return Promise.resolve(new Response('ok'));
     }) as typeof fetch,
   });
   let active = spanContext === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, spanContext);

@@ -4,6 +4,7 @@
  * alike, and present in what is exported and what is injected downstream.
  */
 import assert from 'node:assert/strict';
+import { test } from 'node:test';
 import {
   context,
   INVALID_SPAN_CONTEXT,
@@ -21,10 +22,9 @@ import {
   SimpleSpanProcessor,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import { createW3CPropagator } from '../../src/w3c/propagation.ts';
-import { RANDOM_TRACE_FLAG, tracerProviderWithRandomFlag } from '../../src/w3c/random-flag.ts';
-import { test } from '../_harness.ts';
-import { registerContextManager } from '../../src/sdk/context.ts';
+import { createW3CPropagator } from '../../../src/w3c/propagation.ts';
+import { RANDOM_TRACE_FLAG, tracerProviderWithRandomFlag } from '../../../src/w3c/random-flag.ts';
+import { registerContextManager } from '../../../src/sdk/context.ts';
 
 const T = '0af7651916cd43dd8448eb211c80319c';
 const P = 'b7ad6b7169203331';
@@ -115,9 +115,9 @@ test('startActiveSpan() in all three forms sets the flag and makes the span acti
 
 test('startActiveSpan() returns what its callback returns', async () => {
   const { tracer } = setup();
-  const value = await tracer.startActiveSpan('async', async (span) => {
+  const value = await tracer.startActiveSpan('async', (span) => {
     span.end();
-    return 42;
+    return Promise.resolve(42);
   });
   assert.equal(value, 42);
 });

@@ -116,8 +116,67 @@ async function run(batch: Suite[]): Promise<void> {
 const TYPE_CHECKS = [
   ['node_modules/.bin/tsc', '-p', 'tsconfig.json'],
   ['node_modules/.bin/tsc', '-p', 'tsconfig.bun.json'],
-  [RUNTIME_COMMANDS.deno.command, 'check', 'mod.ts', 'runtimes/deno.ts'],
+  [RUNTIME_COMMANDS.deno.command, 'check', 'mod.ts', 'hono.ts', 'runtimes/deno.ts', 'examples/deno/'],
 ];
+
+/**
+ * Test files written with node:test, run by each runtime's own runner: tests/lib on Node, Deno
+ * and Bun; tests/spawn and tests/examples, which start the runtimes as processes, on Node.
+ */
+interface NodeTestSuite {
+  label: string;
+  command: string;
+  args: string[];
+}
+
+function nodeTestSuites(phase: 'unit' | 'e2e'): NodeTestSuite[] {
+  if (phase === 'e2e') {
+    const files = [...testFiles('tests/spawn'), ...testFiles('tests/examples')];
+    return [{ label: 'e2e', command: process.execPath, args: ['--test', '--test-concurrency=1', ...files] }];
+  }
+  const lib = testFiles('tests/lib');
+  return runtimes.map((runtime) =>
+    runtime === 'node'
+      ? { label: 'node', command: process.execPath, args: ['--test', ...lib] }
+      : runtime === 'deno'
+      ? { label: 'deno', command: RUNTIME_COMMANDS.deno.command, args: ['test', '-A', ...lib] }
+      : { label: 'bun', command: RUNTIME_COMMANDS.bun.command, args: ['test', ...lib] }
+  );
+}
+
+/** Runs one node:test suite and counts what its runner reports as passed and failed. */
+function runNodeTests(suite: NodeTestSuite): Promise<void> {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(suite.command, suite.args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' },
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    child.on('error', (error) => (output += error.message));
+    child.on('close', (code) => {
+      // node --test: "ℹ pass 3" / "ℹ fail 0"; deno test: "3 passed (12 steps) | 0 failed"; bun test: " 3 pass" / " 0 fail".
+      const count = (pattern: RegExp) => Number(pattern.exec(output)?.[1] ?? 0);
+      const ok = count(/ℹ pass (\d+)/) || count(/passed \((\d+) steps?\)/) || count(/(\d+) passed/) ||
+        count(/^\s*(\d+) pass$/m);
+      const bad = count(/ℹ fail (\d+)/) || count(/\| (\d+) failed/) || count(/^\s*(\d+) fail$/m);
+      passed += ok;
+      failed += bad;
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      const where = `${suite.label.padEnd(9)} node:test ${
+        suite.args.filter((a) => a.startsWith('tests/')).length
+      } files`;
+      console.log(`${code === 0 ? 'ok  ' : 'FAIL'} ${where} › ${ok} passed, ${bad} failed (${seconds} s)`);
+      if (code !== 0) {
+        if (bad === 0) failed++;
+        console.log(`---- output of the ${suite.label} node:test suite ----\n${output.trimEnd()}\n----`);
+      }
+      resolve();
+    });
+  });
+}
 
 function typeCheck(command: string[]): Promise<void> {
   return new Promise((resolve) => {
@@ -147,7 +206,9 @@ function typeCheck(command: string[]): Promise<void> {
 
 if (suites.includes('check')) await Promise.all(TYPE_CHECKS.map(typeCheck));
 await run(unitSuites);
+if (suites.includes('unit')) await Promise.all(nodeTestSuites('unit').map(runNodeTests));
 await run(e2eSuites);
+if (suites.includes('e2e')) await Promise.all(nodeTestSuites('e2e').map(runNodeTests));
 
 const seconds = ((performance.now() - started) / 1000).toFixed(1);
 console.log(`\nmatrix: ${runtimes.join(', ')}; ${seconds} s`);

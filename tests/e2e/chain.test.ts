@@ -84,13 +84,15 @@ test(
       assert.equal(new Set(spans.map((s: any) => s.traceId)).size, 1, 'one trace');
       const traceId = spans[0].traceId;
 
+      // process.runtime.name says `nodejs` for Node, as the official process detector does.
+      const named = (s: any, runtime: string) =>
+        s.resource['process.runtime.name'] === (runtime === 'node' ? 'nodejs' : runtime);
       const of = (runtime: string, kind: number) => {
-        const found = spans.filter((s: any) => s.resource['process.runtime.name'] === runtime && s.kind === kind);
+        const found = spans.filter((s: any) => named(s, runtime) && s.kind === kind);
         assert.equal(found.length, 1, `one ${kind === SERVER ? 'SERVER' : 'CLIENT'} span from ${runtime}`);
         return found[0];
       };
-      const rollOf = (runtime: string) =>
-        spans.find((s: any) => s.resource['process.runtime.name'] === runtime && s.name === 'roll');
+      const rollOf = (runtime: string) => spans.find((s: any) => named(s, runtime) && s.name === 'roll');
 
       let parentId = ''; // the test's request carries no traceparent: Node starts the trace
       for (const runtime of ['node', 'deno', 'bun']) {
@@ -108,7 +110,7 @@ test(
         assert.equal(client.name, 'GET');
         assert.equal(client.attributesObject['http.response.status_code'], 200);
         assert.equal(server.resource['service.name'], `dice-${runtime}`);
-        assert.equal(client.scope.name, 'rolldice/http-client');
+        assert.equal(client.scope.name, '@rolldice/otel');
         parentId = client.spanId;
       }
       assert.equal(of('node', CLIENT).attributesObject['url.full'], `${deno.url}/rolldice/Alice`);
@@ -124,7 +126,7 @@ test(
       // Every hop logged the same roll, inside its roll span of the one trace.
       const records = receiver.logRecords();
       for (const runtime of ['node', 'deno', 'bun']) {
-        const record = records.find((r: any) => r.resource['process.runtime.name'] === runtime);
+        const record = records.find((r: any) => named(r, runtime));
         assert.ok(record, `a log record from ${runtime}`);
         assert.equal(record.bodyValue, 'Alice is rolling the dice');
         assert.equal(record.attributesObject.result, 3);

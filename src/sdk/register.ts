@@ -127,13 +127,14 @@ export function registerOTel(options: RegisterOTelOptions | string = {}): Teleme
         ? 'otlp'
         : target[name as string],
   });
-  const config = applyOptions(parseConfig(withOtlpDefault, warn), given);
+  const parsed = parseConfig(withOtlpDefault, warn);
   if (denied) {
     warn('Cannot read the OTEL_* variables: Deno grants no access to them; run with --allow-env=OTEL_* to use them');
   }
   const runtime = given.runtime ?? detectRuntime();
-  const { endpoint: _endpoint, protocol: _p, headers: _h, timeoutMillis: _t, compression: _c, ...transport } =
-    given.otlp ?? {};
+  // What is left of `otlp` once the settings of every signal are taken out: the transport's options.
+  const { endpoint, protocol, headers, timeoutMillis, compression, ...transport } = given.otlp ?? {};
+  const config = applyOptions(parsed, given, { endpoint, protocol, headers, timeoutMillis, compression });
   return setupTelemetry({
     config,
     runtime,
@@ -145,8 +146,11 @@ export function registerOTel(options: RegisterOTelOptions | string = {}): Teleme
 }
 
 /** The configuration read from the environment, with what the options say put over it. */
-function applyOptions(config: ResolvedConfig, options: RegisterOTelOptions): ResolvedConfig {
-  const general = options.otlp ?? {};
+function applyOptions(
+  config: ResolvedConfig,
+  options: RegisterOTelOptions,
+  general: Omit<OtlpOptions, keyof OtlpExporterOptions>,
+): ResolvedConfig {
   const otlp = (
     signal: 'traces' | 'metrics' | 'logs',
     own: OtlpExporterConfig,

@@ -16,6 +16,7 @@ import { adapterCommand } from '../e2e/_service.ts';
 
 const OURS = /^rolldice-otel\//;
 const SERVER = 2;
+const CLIENT = 3;
 
 function inheritedEnv(): Record<string, string> {
   return Object.fromEntries(
@@ -122,6 +123,9 @@ describe('OTEL_DENO', () => {
         await receiver.waitFor((r) => r.spans().some((s) => s.kind === SERVER), 10_000);
         const servers = receiver.spans().filter((s) => s.kind === SERVER);
         assert.equal(servers.length, 1, 'one SERVER span, not two');
+        const clients = receiver.spans().filter((s) => s.kind === CLIENT);
+        assert.equal(clients.length, 1, 'one CLIENT span, not two');
+        assert.equal(servers[0].parentSpanId, clients[0].spanId);
         assert.equal(servers[0].name, 'GET /rolldice/:player');
         assert.equal(servers[0].attributesObject['http.route'], '/rolldice/:player');
         const { ours, others } = exporters(receiver);

@@ -85,7 +85,7 @@ test(
       const traceId = spans[0].traceId;
 
       // process.runtime.name says `nodejs` for Node, as the official process detector does.
-      const named = (s: any, runtime: string) =>
+      const named = (s: { resource: Record<string, unknown> }, runtime: string) =>
         s.resource['process.runtime.name'] === (runtime === 'node' ? 'nodejs' : runtime);
       const of = (runtime: string, kind: number) => {
         const found = spans.filter((s: any) => named(s, runtime) && s.kind === kind);

@@ -1,13 +1,33 @@
 /**
- * OpenTelemetry for fetch-style HTTP servers on Node.js, Deno and Bun: server and client
- * instrumentation with the stable HTTP semantic conventions, exact W3C propagation, and an
- * SDK set up from the standard `OTEL_*` variables that exports over fetch (OTLP/HTTP, JSON or
- * protobuf) or to the console. Built on web standards and the official OpenTelemetry packages.
+ * OpenTelemetry for any fetch handler on Node.js, Deno and Bun: one call sets up traces,
+ * metrics and logs from the standard `OTEL_*` variables and exports them over OTLP/HTTP with
+ * `fetch`; `instrument()` wraps `Deno.serve`, `Bun.serve`, Hono and node:http handlers
+ * without changing their type, with the stable HTTP semantic conventions and exact W3C
+ * propagation. Built on web standards and the official OpenTelemetry packages. The Hono
+ * middleware is in `./hono`.
+ *
+ * @example
+ * ```ts
+ * import { instrument, registerOTel } from '@rolldice/otel';
+ *
+ * registerOTel({ serviceName: 'dice' });
+ * Deno.serve(instrument((request) => new Response('hi')));
+ * ```
  *
  * @module
  */
 
-// Setting up: configuration from `OTEL_*`, providers, propagator, shutdown.
+// Setting up, in one call: the `OTEL_*` variables, providers, propagator, shutdown.
+export {
+  type LogsOptions,
+  type MetricsOptions,
+  type OtlpOptions,
+  registerOTel,
+  type RegisterOTelOptions,
+  type SignalOptions,
+  type TracesOptions,
+} from './src/sdk/register.ts';
+export { setupTelemetry, type SetupTelemetryOptions, type Telemetry, TelemetryConflictError } from './src/sdk/setup.ts';
 export {
   type BatchConfig,
   type ExporterName,
@@ -21,18 +41,22 @@ export {
   type SamplerName,
   type TemporalityPreference,
 } from './src/config.ts';
-export { consoleOutput, type Output, type RuntimeInfo } from './src/runtime.ts';
-export { setupTelemetry, type SetupTelemetryOptions, type Telemetry } from './src/sdk/setup.ts';
+export { consoleOutput, detectRuntime, type Env, type Output, runtimeEnv, type RuntimeInfo } from './src/runtime.ts';
+export { createLineDiagLogger } from './src/sdk/diag.ts';
 
-// Instrumenting a server: one span and one duration point per request.
+// Instrumenting a server: one span and one duration point per request, the route set once matched.
 export {
+  type AnyFetchHandler,
   createHttpServerInstrumentation,
   type FetchHandler,
   HTTP_SERVER_SCOPE,
   type HttpServerInstrumentation,
-  instrumentHandler,
+  type HttpServerOptions,
+  instrument,
   type InstrumentHandlerOptions,
+  type InstrumentOptions,
   type ServerRequestInfo,
+  setRoute,
 } from './src/http/server.ts';
 
 // Instrumenting outgoing requests: a client span per fetch, the context in its headers.
@@ -41,6 +65,7 @@ export {
   HTTP_CLIENT_SCOPE,
   type InstrumentedFetchOptions,
   instrumentGlobalFetch,
+  type UrlMatcher,
 } from './src/http/client.ts';
 
 // W3C Trace Context (Level 2) and Baggage, exact where the official propagators are lenient.
@@ -53,7 +78,14 @@ export {
 export { RANDOM_TRACE_FLAG, tracerProviderWithRandomFlag } from './src/w3c/random-flag.ts';
 
 // Exporters: OTLP/HTTP over fetch, and the console.
-export { createOtlpLogExporter, createOtlpMetricExporter, createOtlpSpanExporter } from './src/otlp/exporters.ts';
+export {
+  createOtlpLogExporter,
+  createOtlpMetricExporter,
+  createOtlpSpanExporter,
+  type OtlpExporterOptions,
+} from './src/otlp/exporters.ts';
+export type { RetryOptions } from './src/otlp/retrying-transport.ts';
+export type { CancelTimer } from './src/otlp/loss-reporter.ts';
 export {
   createOtlpProtobufLogRecordProcessor,
   createOtlpProtobufSpanProcessor,
@@ -65,7 +97,7 @@ export {
 } from './src/sdk/console-exporters.ts';
 
 // Helpers for handlers: the request target parsed once, URLs fit for telemetry, bounded bodies, errors in a line.
-export { parseRequestTarget, redactUrl, type RequestTarget } from './src/url.ts';
+export { parseRequestTarget, redactQuery, redactUrl, type RequestTarget } from './src/url.ts';
 export { readBodyUpTo } from './src/http/body.ts';
 export { describeError } from './src/errors.ts';
-export { VERSION } from './src/version.ts';
+export { PACKAGE_NAME, VERSION } from './src/version.ts';

@@ -1,28 +1,29 @@
 /**
  * The Deno adapter: serves the dice service with `Deno.serve`. Started with `deno task start`.
  */
-import { consoleOutput } from '../mod.ts';
-import { createGracefulShutdown, listeningUrl, startService } from '../src/service/mod.ts';
+import { consoleOutput, TelemetryConflictError } from '../mod.ts';
+import { createGracefulShutdown, listeningUrl, type Service, startService } from '../src/service/mod.ts';
 
 // Reads each variable on demand: `Deno.env.toObject()` would need access to the whole
 // environment, where the start task grants only PORT, HOST, OTEL_* and ROLLDICE_*.
 const env: Record<string, string | undefined> = new Proxy({}, {
   get: (_, name) => (typeof name === 'string' ? Deno.env.get(name) : undefined),
 });
-if (env.OTEL_DENO === 'true') {
-  // Deno's built-in OpenTelemetry would take the API globals, and this SDK would get nothing.
-  console.error(
-    "rolldice: OTEL_DENO=true enables Deno's built-in OpenTelemetry, which conflicts with this service's SDK; unset it",
-  );
+
+let service: Service;
+try {
+  service = startService({
+    runtime: { name: 'deno', version: Deno.version.deno },
+    env,
+    output: consoleOutput,
+    exit: (code) => Deno.exit(code),
+  });
+} catch (error) {
+  // OTEL_DENO=true (any case): Deno's built-in OpenTelemetry already owns the API's globals.
+  if (!(error instanceof TelemetryConflictError)) throw error;
+  console.error(`rolldice: cannot start: ${error.message}`);
   Deno.exit(1);
 }
-
-const service = startService({
-  runtime: { name: 'deno', version: Deno.version.deno },
-  env,
-  output: consoleOutput,
-  exit: (code) => Deno.exit(code),
-});
 const { port, hostname } = service.config;
 
 function serve(hostname: string): Deno.HttpServer<Deno.NetAddr> {

@@ -6,16 +6,24 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import process from 'node:process';
 import { getRequestListener } from '@hono/node-server';
-import { consoleOutput } from '../mod.ts';
-import { createGracefulShutdown, listeningUrl, startService } from '../src/service/mod.ts';
+import { consoleOutput, TelemetryConflictError } from '../mod.ts';
+import { createGracefulShutdown, listeningUrl, type Service, startService } from '../src/service/mod.ts';
 
-const service = startService({
-  runtime: { name: 'node', version: process.versions.node },
-  env: process.env,
-  output: consoleOutput,
-  exit: (code) => process.exit(code),
-  streamRequestBodies: true,
-});
+let service: Service;
+try {
+  service = startService({
+    runtime: { name: 'node', version: process.versions.node },
+    env: process.env,
+    output: consoleOutput,
+    exit: (code) => process.exit(code),
+    streamRequestBodies: true,
+  });
+} catch (error) {
+  // The runtime's own OpenTelemetry (or another SDK) already owns the API's globals.
+  if (!(error instanceof TelemetryConflictError)) throw error;
+  console.error(`rolldice: cannot start: ${error.message}`);
+  process.exit(1);
+}
 const { port, hostname } = service.config;
 
 const server = createServer(

@@ -71,7 +71,7 @@ function parse(url: string): RequestTarget {
   };
 }
 
-// Query keys whose values the semantic conventions ask to redact in url.full.
+// Query keys whose values the semantic conventions ask to redact in url.full and url.query.
 const SENSITIVE_QUERY_KEYS = new Set([
   'X-Amz-Signature',
   'X-Amz-Credential',
@@ -92,13 +92,20 @@ export function redactUrl(url: URL): string {
     redacted.username = 'REDACTED';
     redacted.password = 'REDACTED';
   }
-  if (redacted.search.length > 1) {
-    // By hand rather than with URLSearchParams, which would re-encode every other value.
-    redacted.search = redacted.search.slice(1).split('&').map((pair) => {
-      const equals = pair.indexOf('=');
-      const key = equals < 0 ? pair : pair.slice(0, equals);
-      return SENSITIVE_QUERY_KEYS.has(key) ? `${key}=REDACTED` : pair;
-    }).join('&');
-  }
+  if (redacted.search.length > 1) redacted.search = redactQuery(redacted.search.slice(1));
   return redacted.href;
+}
+
+/**
+ * A query string (without `?`) as `url.query` wants it: the values of known signature keys
+ * replaced by `REDACTED`, every other pair as it was. Keys match case-sensitively, as the
+ * semantic conventions ask.
+ */
+export function redactQuery(query: string): string {
+  // By hand rather than with URLSearchParams, which would re-encode every other value.
+  return query.split('&').map((pair) => {
+    const equals = pair.indexOf('=');
+    const key = equals < 0 ? pair : pair.slice(0, equals);
+    return SENSITIVE_QUERY_KEYS.has(key) ? `${key}=REDACTED` : pair;
+  }).join('&');
 }

@@ -193,7 +193,11 @@ const CHECKS: { name: string; command: string; args: string[] }[] = [
     command: bin('tsc'),
     args: ['-p', 'tsconfig.core.json'],
   },
-  { name: 'deno check mod.ts runtimes/deno.ts', command: bin('deno'), args: ['check', 'mod.ts', 'runtimes/deno.ts'] },
+  {
+    name: 'deno check mod.ts hono.ts runtimes/deno.ts examples/deno/',
+    command: bin('deno'),
+    args: ['check', 'mod.ts', 'hono.ts', 'runtimes/deno.ts', 'examples/deno/'],
+  },
   { name: 'deno fmt --check', command: bin('deno'), args: ['fmt', '--check'] },
   { name: 'deno lint', command: bin('deno'), args: ['lint'] },
   {

@@ -26,11 +26,18 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import { headersSetter } from '../w3c/propagation.ts';
 import { HTTP_DURATION_BUCKETS_SECONDS, KNOWN_HTTP_METHODS } from './semconv.ts';
-import { VERSION } from '../version.ts';
+import { PACKAGE_NAME, VERSION } from '../version.ts';
 import { defaultPort, redactUrl } from '../url.ts';
+import { denoTracesRequests } from '../runtime.ts';
 
-/** The instrumentation scope of the client spans and metrics. */
-export const HTTP_CLIENT_SCOPE = 'rolldice/http-client';
+/** The instrumentation scope of the client spans and metrics: this package. */
+export const HTTP_CLIENT_SCOPE = PACKAGE_NAME;
+
+/**
+ * Which URLs an option applies to: a string matches the URLs that start with it, a regular
+ * expression those it matches (`url.href` either way), as in `@vercel/otel`.
+ */
+export type UrlMatcher = string | RegExp;
 
 export interface InstrumentedFetchOptions {
   /** @default the global tracer provider */
@@ -41,6 +48,27 @@ export interface InstrumentedFetchOptions {
   propagator?: TextMapPropagator;
   /** The fetch that sends the requests. @default globalThis.fetch at the time of the call */
   fetch?: typeof fetch;
+  /**
+   * The URLs whose requests carry the context (`traceparent`, `tracestate`, `baggage`). Every
+   * URL by default, as the official server-side instrumentations (http, undici) do; but the
+   * headers then reach third parties too, baggage included: list your own services here to
+   * keep them inside. @default every URL
+   */
+  propagateContextUrls?: readonly UrlMatcher[];
+  /** URLs that never carry the context, even when {@link propagateContextUrls} lists them. @default none */
+  dontPropagateContextUrls?: readonly UrlMatcher[];
+  /**
+   * URLs left alone entirely: no CLIENT span, no duration point, no context in the headers;
+   * the request goes out exactly as given. @default none
+   */
+  ignoreUrls?: readonly UrlMatcher[];
+}
+
+function matchesAny(href: string, matchers: readonly UrlMatcher[]): boolean {
+  for (const matcher of matchers) {
+    if (typeof matcher === 'string' ? href.startsWith(matcher) : matcher.test(href)) return true;
+  }
+  return false;
 }
 
 // The methods fetch upper-cases (Fetch standard, "normalize a method"); others go out as given.
@@ -64,11 +92,13 @@ function errorType(error: unknown): string {
 /**
  * Creates a `fetch` that traces and measures every request it sends: a CLIENT span named
  * after the method with the stable HTTP client semantic conventions, the request's headers
- * carrying the active context (`traceparent`, `tracestate`, `baggage`), and a point on
+ * carrying the active context (`traceparent`, `tracestate`, `baggage`; to every URL unless
+ * {@link InstrumentedFetchOptions.propagateContextUrls} says otherwise), and a point on
  * `http.client.request.duration`. The span ends when the response headers arrive, or when
  * the request fails or is aborted. It wraps a fetch, it does not patch one; the caller's
  * `Request` and `Headers` are never modified. Requests made while tracing is suppressed
- * (as the OTLP exporters do) pass through untouched.
+ * (as the OTLP exporters do) pass through untouched, and so does every request where Deno's
+ * built-in OpenTelemetry (`OTEL_DENO=true`) already traces `fetch` and propagates the context.
  *
  * @example
  * ```ts
@@ -88,11 +118,17 @@ export function createInstrumentedFetch(options: InstrumentedFetchOptions = {}):
     advice: { explicitBucketBoundaries: HTTP_DURATION_BUCKETS_SECONDS },
   });
 
+  const { propagateContextUrls, dontPropagateContextUrls = [], ignoreUrls = [] } = options;
+  // Deno's built-in telemetry makes its own CLIENT span for every fetch: a second one would be a lie.
+  const runtimeTraces = denoTracesRequests();
+
   const instrumented = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     const parent = context.active();
-    const url = requestUrl(input);
+    const url = runtimeTraces ? undefined : requestUrl(input);
     // Without a URL there is nothing to describe: the runtime's fetch rejects as it would.
-    if (isTracingSuppressed(parent) || url === undefined) return send(input, init);
+    if (url === undefined || isTracingSuppressed(parent) || matchesAny(url.href, ignoreUrls)) {
+      return send(input, init);
+    }
 
     const started = performance.now();
     const given = init?.method ?? (input instanceof Request ? input.method : 'GET');
@@ -111,10 +147,16 @@ export function createInstrumentedFetch(options: InstrumentedFetchOptions = {}):
     const span = tracer.startSpan(known ? method : 'HTTP', { kind: SpanKind.CLIENT, attributes }, parent);
     const active = trace.setSpan(parent, span);
 
+    const propagate = (propagateContextUrls === undefined || matchesAny(url.href, propagateContextUrls)) &&
+      !matchesAny(url.href, dontPropagateContextUrls);
     // A copy of the headers the request would have sent, with the context added: the
     // caller's Headers and Request stay as they were.
-    const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
-    propagator.inject(active, headers, headersSetter);
+    let sentInit = init;
+    if (propagate) {
+      const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
+      propagator.inject(active, headers, headersSetter);
+      sentInit = { ...init, headers };
+    }
 
     const metricAttributes: Attributes = {
       [ATTR_HTTP_REQUEST_METHOD]: method,
@@ -125,7 +167,7 @@ export function createInstrumentedFetch(options: InstrumentedFetchOptions = {}):
     try {
       // Suppressed inside, so that a fetch which is itself instrumented (the global one after
       // instrumentGlobalFetch(), say) adds no second span for the same call.
-      const response = await context.with(suppressTracing(active), () => send(input, { ...init, headers }));
+      const response = await context.with(suppressTracing(active), () => send(input, sentInit));
       const status = response.status;
       span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
       metricAttributes[ATTR_HTTP_RESPONSE_STATUS_CODE] = status;

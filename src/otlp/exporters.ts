@@ -39,7 +39,7 @@ import {
 } from '@opentelemetry/sdk-metrics';
 import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { OtlpExporterConfig, TemporalityPreference } from '../config.ts';
-import { VERSION } from '../version.ts';
+import { USER_AGENT } from '../version.ts';
 import { createFetchTransport, type FetchTransport } from './fetch-transport.ts';
 import { exportError, reasonOf } from './export-error.ts';
 import { settlesWithin } from '../deadline.ts';
@@ -54,10 +54,10 @@ export const OTLP_TRANSFORMER_VERSION = '0.301.1';
 
 /**
  * The spec asks exporters to name themselves, their language and version in the User-Agent
- * (specification/protocol/exporter.md, "User Agent"), and a product token added in front to
- * keep the exporter's own: RFC 9110 lists product tokens most significant first.
+ * (specification/protocol/exporter.md, "User Agent"): this package's exporter, not the
+ * official one, whose serializers it only borrows.
  */
-export const OTLP_USER_AGENT = `rolldice/${VERSION} OTel-OTLP-Exporter-JavaScript/${OTLP_TRANSFORMER_VERSION}`;
+export const OTLP_USER_AGENT = USER_AGENT;
 
 /**
  * At most this many exports in flight per exporter; a further one fails at once and is
@@ -83,6 +83,11 @@ export interface OtlpExporterOptions extends RetryOptions {
   setTimer?: (callback: () => void, millis: number) => CancelTimer;
   /** Replaces `diag.warn` for loss reports. */
   reportLoss?: (message: string) => void;
+  /**
+   * The fetch that sends the requests: a proxy's, a test double, a platform binding.
+   * @default globalThis.fetch at the time of each request
+   */
+  fetch?: typeof fetch;
 }
 
 interface PartialSuccess {
@@ -175,6 +180,7 @@ class OtlpHttpExporter<Items> {
       compression: config.compression,
       userAgent: OTLP_USER_AGENT,
       streamBody: options.streamBody,
+      fetch: options.fetch,
       // Read here rather than by the delegate, whose warning names neither endpoint nor signal.
       onSuccessBody: (body) => this.#onPartialSuccess(serializer.deserializeResponse(body), signal),
     });

@@ -34,6 +34,8 @@ export interface FetchTransportOptions {
    * whose fetch sends a stream chunked whatever `Content-Length` says. @default false
    */
   streamBody?: boolean;
+  /** The fetch that sends the requests. @default globalThis.fetch at the time of each request */
+  fetch?: typeof fetch;
 }
 
 /** A transport that can also say which endpoint it talks to, for diagnostics. */
@@ -219,8 +221,10 @@ class FetchTransportImpl implements FetchTransport {
   /** Compressed payloads by request; weak, so each is released with its export. */
   #compressed = new WeakMap<Uint8Array, Promise<Uint8Array<ArrayBuffer>>>();
   #streamBody: boolean;
+  #fetch: (url: string, init: RequestInit) => Promise<Response>;
 
   constructor(options: FetchTransportOptions) {
+    this.#fetch = options.fetch ?? ((url, init) => fetch(url, init));
     this.#url = options.url;
     this.endpoint = withoutCredentials(options.url);
     this.#gzip = options.compression === 'gzip';
@@ -280,7 +284,8 @@ class FetchTransportImpl implements FetchTransport {
     this.#shutdown.signal.addEventListener('abort', onShutdown, { once: true });
     try {
       // Suppressed so that an instrumented fetch does not trace the exporter's own requests.
-      const post = (init: RequestInit) => context.with(suppressTracing(context.active()), () => fetch(this.#url, init));
+      const post = (init: RequestInit) =>
+        context.with(suppressTracing(context.active()), () => this.#fetch(this.#url, init));
       const bytes: RequestInit = { method: 'POST', headers: this.#headers, body, signal: abort.signal };
       let response = await post(this.#streamBody ? streamed(bytes, body) : bytes);
       if (this.#streamBody && isRedirect(response.status)) {

@@ -1,8 +1,8 @@
-import { diag, type DiagLogger, DiagLogLevel } from '@opentelemetry/api';
+import { type DiagLogger, DiagLogLevel } from '@opentelemetry/api';
 import type { LogLevel } from '../config.ts';
-import type { Output } from '../runtime.ts';
 
-const DIAG_LEVELS: Record<LogLevel, DiagLogLevel> = {
+/** `OTEL_LOG_LEVEL`'s values as the API's diag levels. */
+export const DIAG_LEVELS: Record<LogLevel, DiagLogLevel> = {
   none: DiagLogLevel.NONE,
   error: DiagLogLevel.ERROR,
   warn: DiagLogLevel.WARN,
@@ -12,18 +12,26 @@ const DIAG_LEVELS: Record<LogLevel, DiagLogLevel> = {
   all: DiagLogLevel.ALL,
 };
 
-/** Sends the SDK's own diagnostics to stderr, one prefixed line each, so stdout stays telemetry. */
-export function setDiagLogger(level: LogLevel, output: Output): void {
+/**
+ * A diag logger that writes one prefixed line per message, e.g.
+ * `rolldice: otel warn: Dropped 3 spans: ...`: the SDK's diagnostics, readable on a terminal.
+ * It writes only where it is installed (`setupTelemetry({ output })`, `registerOTel({ diagLogger })`).
+ *
+ * @example
+ * ```ts
+ * registerOTel({ diagLogger: createLineDiagLogger((line) => console.error(line), 'my-app: otel') });
+ * ```
+ */
+export function createLineDiagLogger(write: (line: string) => void, prefix = 'rolldice: otel'): DiagLogger {
   const line = (severity: string) => (message: string, ...args: unknown[]) =>
-    output.stderr(`rolldice: otel ${severity}: ${[message, ...args].map(describeArgument).join(' ')}`);
-  const logger: DiagLogger = {
+    write(`${prefix} ${severity}: ${[message, ...args].map(describeArgument).join(' ')}`);
+  return {
     error: line('error'),
     warn: line('warn'),
     info: line('info'),
     debug: line('debug'),
     verbose: line('verbose'),
   };
-  diag.setLogger(logger, { logLevel: DIAG_LEVELS[level], suppressOverrideMessage: true });
 }
 
 function describeArgument(value: unknown): string {

@@ -1,4 +1,7 @@
 import {
+  diag,
+  type DiagLogger,
+  DiagLogLevel,
   logs,
   type MeterProvider as ApiMeterProvider,
   metrics,
@@ -20,7 +23,7 @@ import {
   TraceIdRatioBasedSampler,
   TracerProvider,
 } from '@opentelemetry/sdk-trace';
-import type { ResolvedConfig, SamplerConfig } from '../config.ts';
+import type { LogLevel, ResolvedConfig, SamplerConfig } from '../config.ts';
 import {
   createConsoleLogExporter,
   createConsoleMetricExporter,
@@ -40,11 +43,13 @@ import {
 import { createW3CPropagator } from '../w3c/propagation.ts';
 import { tracerProviderWithRandomFlag } from '../w3c/random-flag.ts';
 import { createResource } from './resource.ts';
-import { setDiagLogger } from './diag.ts';
+import { createLineDiagLogger, DIAG_LEVELS } from './diag.ts';
 import { settlesWithin } from '../deadline.ts';
-import { consoleOutput, type Output, type RuntimeInfo } from '../runtime.ts';
+import { detectRuntime, type Output, type RuntimeInfo, runtimeTelemetryVariable } from '../runtime.ts';
+import { type GlobalSlot, registeredGlobal } from './globals.ts';
+import { PACKAGE_NAME } from '../version.ts';
 
-/** The providers and propagator the service's instrumentation uses, and their lifecycle. */
+/** The providers and propagator the instrumentation uses, and their lifecycle. */
 export interface Telemetry {
   /** False under `OTEL_SDK_DISABLED=true`: the providers are the API's no-ops. */
   readonly enabled: boolean;
@@ -55,24 +60,83 @@ export interface Telemetry {
   /** Exports everything buffered so far, on every signal. */
   forceFlush(): Promise<void>;
   /**
-   * Flushes and stops every signal. Idempotent: later calls return the first call's
-   * promise. Rejects with an `AggregateError` holding every signal's error.
+   * Flushes and stops every signal, then takes its providers out of the API's globals, so that
+   * telemetry may be set up again. Idempotent: later calls return the first call's promise.
+   * Rejects with an `AggregateError` holding every signal's error.
    */
   shutdown(): Promise<void>;
 }
 
 export interface SetupTelemetryOptions {
   config: ResolvedConfig;
-  runtime: RuntimeInfo;
-  /** Where console exporters and diagnostics write. @default consoleOutput */
+  /** Becomes `process.runtime.*` on the resource. @default detectRuntime() */
+  runtime?: RuntimeInfo;
+  /**
+   * Where console exporters print. Given, it is also where the SDK's own diagnostics go, one
+   * line each on `stderr` at `config.logLevel`, through a global diag logger installed for
+   * them (the dice service's choice). @default console exporters print with `console.log`,
+   * and the global diag logger is left alone
+   */
   output?: Output;
-  /** Also install the providers as the `@opentelemetry/api` globals. @default true */
+  /**
+   * Installs this as the API's global diag logger, at `config.logLevel`; `false` leaves the
+   * global one alone. @default lines on `output.stderr` when `output` is given, else `false`
+   */
+  diagLogger?: DiagLogger | false;
+  /**
+   * Also install the providers and the propagator as the `@opentelemetry/api` globals. Refused
+   * with a {@link TelemetryConflictError} when a tracer, meter or logger provider is already
+   * registered there. @default true
+   */
   registerGlobals?: boolean;
   /**
    * Hand OTLP request bodies to fetch as a one-chunk stream with their length: Node's fetch
    * copies a byte body twice, a stream it does not. Its adapter says so. @default false
    */
   streamRequestBodies?: boolean;
+  /** Options of every OTLP exporter: the `fetch` they send with, retries, test clocks. */
+  otlp?: OtlpExporterOptions;
+}
+
+/**
+ * Thrown by {@link setupTelemetry} and `registerOTel()` when a tracer, meter or logger provider is
+ * already registered in the API's globals: by the runtime's own OpenTelemetry (`OTEL_DENO=true`
+ * on Deno, `BUN_OTEL` on Bun), by another SDK, or by an earlier setup not shut down. Two SDKs
+ * would export twice, or one would silently get nothing; its message is the one line to show.
+ */
+export class TelemetryConflictError extends Error {
+  override name = 'TelemetryConflictError';
+}
+
+const SIGNALS: Record<'trace' | 'metrics' | 'logs', string> = {
+  trace: 'tracer',
+  metrics: 'meter',
+  logs: 'logger',
+};
+
+/** Refuses to set up a second SDK beside one that already owns the API's globals. */
+function checkGlobalsFree(): void {
+  const taken = (Object.keys(SIGNALS) as (keyof typeof SIGNALS)[]).filter((slot) =>
+    registeredGlobal(slot) !== undefined
+  );
+  if (taken.length === 0) return;
+  const names = taken.map((slot) => SIGNALS[slot]);
+  const providers = `${names.slice(0, -1).join(', ')}${names.length > 1 ? ' and ' : ''}${names.at(-1)} provider${
+    names.length > 1 ? 's are' : ' is'
+  } already registered`;
+  const variable = runtimeTelemetryVariable();
+  if (variable !== undefined) {
+    const name = variable.slice(0, variable.indexOf('='));
+    const runtime = name === 'OTEL_DENO' ? 'Deno' : 'Bun';
+    throw new TelemetryConflictError(
+      `${variable} turns on ${runtime}'s built-in OpenTelemetry, whose ${providers}: unset ${name} ` +
+        `(or set it to false) to export with ${PACKAGE_NAME}, or leave ${PACKAGE_NAME}'s SDK out to keep ${runtime}'s`,
+    );
+  }
+  throw new TelemetryConflictError(
+    `A global ${providers} (another OpenTelemetry SDK, or an earlier setup not shut down): ` +
+      `set up one SDK per process, or shut the other one down first`,
+  );
 }
 
 /**
@@ -81,8 +145,10 @@ export interface SetupTelemetryOptions {
  * metric reader, and one `shutdown()` for all of them.
  */
 export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
-  const { config, runtime, output = consoleOutput, registerGlobals = true } = options;
-  setDiagLogger(config.logLevel, output);
+  const { config, runtime = detectRuntime(), output, registerGlobals = true } = options;
+  const diagLogger = options.diagLogger ?? (output ? createLineDiagLogger(output.stderr) : false);
+  if (diagLogger) setDiagLogger(diagLogger, config.logLevel);
+  const print = output ? output.stdout : (text: string) => console.log(text);
   const propagator = createPropagator(config.propagators);
 
   if (config.disabled) {
@@ -97,6 +163,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     };
   }
 
+  if (registerGlobals) checkGlobalsFree();
   registerContextManager();
   const resource = createResource(config, runtime);
   const limits = {
@@ -106,7 +173,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
       : { attributeValueLengthLimit: config.limits.attributeValueLengthLimit }),
   };
 
-  const otlp: OtlpExporterOptions = { streamBody: options.streamRequestBodies ?? false };
+  const otlp: OtlpExporterOptions = { streamBody: options.streamRequestBodies ?? false, ...options.otlp };
 
   const sdkTracerProvider = new TracerProvider({
     resource,
@@ -119,7 +186,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
         : new BatchSpanProcessor({
           exporter: name === 'otlp'
             ? createOtlpSpanExporter(config.traces.otlp, otlp)
-            : createConsoleSpanExporter(output.stdout),
+            : createConsoleSpanExporter(print),
           ...config.traces.batch,
         })
     ),
@@ -135,7 +202,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
       new PeriodicExportingMetricReader({
         exporter: name === 'otlp'
           ? createOtlpMetricExporter(config.metrics.otlp, config.metrics.temporalityPreference, otlp)
-          : createConsoleMetricExporter(output.stdout),
+          : createConsoleMetricExporter(print),
         exportIntervalMillis,
         // The reader refuses a timeout longer than the interval.
         exportTimeoutMillis: Math.min(config.metrics.exportTimeoutMillis, exportIntervalMillis),
@@ -150,20 +217,35 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
       name === 'otlp' && config.logs.otlp.protocol === 'http/protobuf'
         ? createOtlpProtobufLogRecordProcessor(config.logs.otlp, config.logs.batch, otlp)
         : new BatchLogRecordProcessor({
-          exporter: name === 'otlp'
-            ? createOtlpLogExporter(config.logs.otlp, otlp)
-            : createConsoleLogExporter(output.stdout),
+          exporter: name === 'otlp' ? createOtlpLogExporter(config.logs.otlp, otlp) : createConsoleLogExporter(print),
           ...config.logs.batch,
         })
     ),
   });
 
+  const registered: GlobalSlot[] = [];
   if (registerGlobals) {
-    propagation.setGlobalPropagator(propagator);
-    trace.setGlobalTracerProvider(tracerProvider);
-    metrics.setGlobalMeterProvider(meterProvider);
-    logs.setGlobalLoggerProvider(loggerProvider);
+    if (propagation.setGlobalPropagator(propagator)) registered.push('propagation');
+    if (trace.setGlobalTracerProvider(tracerProvider)) registered.push('trace');
+    if (metrics.setGlobalMeterProvider(meterProvider)) registered.push('metrics');
+    if (logs.setGlobalLoggerProvider(loggerProvider)) registered.push('logs');
   }
+  // What this setup registered, to take out of the globals at shutdown if still there.
+  const ours: Record<GlobalSlot, unknown> = {
+    propagation: propagator,
+    trace: registeredGlobal('trace'),
+    metrics: meterProvider,
+    logs: loggerProvider,
+  };
+  const unregister = () => {
+    for (const slot of registered) {
+      if (registeredGlobal(slot) !== ours[slot]) continue;
+      if (slot === 'trace') trace.disable();
+      else if (slot === 'metrics') metrics.disable();
+      else if (slot === 'logs') logs.disable();
+      else propagation.disable();
+    }
+  };
 
   const providers = [sdkTracerProvider, meterProvider, loggerProvider];
   // Each OTLP export, retries included, ends within its timeout; the batch processors may run
@@ -185,7 +267,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     shutdown: () => (shuttingDown ??= withDeadline(
       settleAll(providers.map((p) => p.shutdown()), 'Cannot shut down telemetry'),
       shutdownDeadlineMillis,
-    )),
+    ).finally(unregister)),
   };
 }
 
@@ -225,4 +307,9 @@ function createSampler({ name, ratio }: SamplerConfig): Sampler {
     case 'parentbased_traceidratio':
       return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
   }
+}
+
+/** Installs `logger` as the API's global diag logger at `level`. */
+function setDiagLogger(logger: DiagLogger, level: LogLevel): void {
+  diag.setLogger(logger, { logLevel: DIAG_LEVELS[level] ?? DiagLogLevel.INFO, suppressOverrideMessage: true });
 }

@@ -67,7 +67,8 @@ test(
       const traceId = spans[0].traceId;
 
       const only = (runtime: string, what: string, match: (s: FlatSpan) => boolean): FlatSpan => {
-        const found = spans.filter((s) => s.resource['process.runtime.name'] === runtime && match(s));
+        // process.runtime.name says `nodejs` for Node, as the official process detector does.
+        const found = spans.filter((s) => s.resource['process.runtime.name'] === runtimeName(runtime) && match(s));
         assert.equal(found.length, 1, `one ${what} span from ${runtime}`);
         return found[0]!;
       };
@@ -91,7 +92,7 @@ test(
         assert.equal(client.name, 'GET');
         assert.equal(client.attributesObject['http.response.status_code'], 200);
         assert.equal(server.resource['service.name'], `dice-${runtime}`);
-        assert.equal(client.scope.name, 'rolldice/http-client');
+        assert.equal(client.scope.name, '@rolldice/otel');
         parentId = client.spanId ?? '';
       }
       assert.equal(of('node', CLIENT).attributesObject['url.full'], `${deno.url}/rolldice/Alice`);
@@ -107,7 +108,7 @@ test(
       // Every hop logged the same roll, inside its roll span of the one trace.
       const records = receiver.logRecords();
       for (const runtime of ['node', 'deno', 'bun']) {
-        const record = records.find((r) => r.resource['process.runtime.name'] === runtime);
+        const record = records.find((r) => r.resource['process.runtime.name'] === runtimeName(runtime));
         assert.ok(record, `a log record from ${runtime}`);
         assert.equal(record.bodyValue, 'Alice is rolling the dice');
         assert.equal(record.attributesObject.result, 3);
@@ -200,3 +201,7 @@ test(
     }
   },
 );
+
+function runtimeName(runtime: string): string {
+  return runtime === 'node' ? 'nodejs' : runtime;
+}

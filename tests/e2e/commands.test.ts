@@ -30,7 +30,7 @@ for (const { line, runtime, command } of COMMANDS) {
       await service.exited;
       const printed = collect(service.stdout());
       assert.deepEqual(printed.spans.map((s) => s.name).sort(), ['GET /rolldice/{player}', 'roll']);
-      assert.equal(printed.spans[0].resource['process.runtime.name'], runtime);
+      assert.equal(printed.spans[0].resource['process.runtime.name'], runtime === 'node' ? 'nodejs' : runtime);
       assert.equal(printed.logs[0]?.bodyValue, 'Alice is rolling the dice');
       assert.ok(printed.metrics.some((m) => m.name === 'dice.rolls'));
     },

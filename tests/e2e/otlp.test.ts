@@ -75,7 +75,7 @@ for (const runtime of RUNTIMES) {
         );
         assert.equal(dicePoints(receiver.metrics()), REQUESTS);
         assert.equal(servers[0].resource['service.name'], 'dice');
-        assert.equal(servers[0].resource['process.runtime.name'], runtime);
+        assert.equal(servers[0].resource['process.runtime.name'], runtime === 'node' ? 'nodejs' : runtime);
 
         const accepted = receiver.requests.filter((r) => r.responseStatus === 200);
         assert.deepEqual([...new Set(accepted.map((r) => r.signal))].sort(), ['logs', 'metrics', 'traces']);
@@ -84,7 +84,7 @@ for (const runtime of RUNTIMES) {
           assert.equal(request.contentEncoding, variant.encoding);
           assert.equal(request.headers.authorization, 'Bearer secret');
           assert.equal(request.headers['x-tenant'], 't1');
-          assert.match(request.headers['user-agent']!, /OTel-OTLP-Exporter-JavaScript\//);
+          assert.match(request.headers['user-agent']!, /^rolldice-otel\/\S+ \(OTLP exporter; JavaScript\)$/);
           // Whole, with its length: some endpoints refuse chunked requests (Node streams its bodies).
           assert.equal(request.headers['content-length'], String(request.rawBody.length));
           assert.equal(request.headers['transfer-encoding'], undefined);

@@ -161,7 +161,7 @@ for (const runtime of RUNTIMES) {
     assert.equal(span.attributesObject['client.address'], '127.0.0.1');
     assert.equal(span.resource['service.name'], 'dice');
     assert.equal(span.resource['service.version'], '0.1.0');
-    assert.equal(span.resource['process.runtime.name'], runtime);
+    assert.equal(span.resource['process.runtime.name'], runtime === 'node' ? 'nodejs' : runtime);
     assert.equal(span.resource['telemetry.sdk.name'], 'opentelemetry');
   });
 

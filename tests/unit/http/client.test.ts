@@ -21,7 +21,7 @@ test('createInstrumentedFetch() emits a CLIENT span with the stable HTTP client 
     const [span] = telemetry.spans();
     assert.equal(span!.name, 'GET');
     assert.equal(span!.kind, SpanKind.CLIENT);
-    assert.equal(span!.instrumentationScope.name, 'rolldice/http-client');
+    assert.equal(span!.instrumentationScope.name, '@rolldice/otel');
     const port = Number(new URL(stub.url).port);
     assert.deepEqual(span!.attributes, {
       'http.request.method': 'GET',

@@ -1,27 +1,35 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
-import { instrumentHandler } from '../../../src/http/server.ts';
+import { diag, DiagLogLevel, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import {
+  createHttpServerInstrumentation,
+  type FetchHandler,
+  type InstrumentHandlerOptions,
+} from '../../../src/http/server.ts';
 import { createTestTelemetry } from '../../_telemetry.ts';
+
+function instrumentHandler(handler: FetchHandler, options: InstrumentHandlerOptions) {
+  return createHttpServerInstrumentation(options).instrument(handler, options.route);
+}
 
 function instrument(handler: (request: Request) => Response | Promise<Response>, route = '/things/{id}') {
   const telemetry = createTestTelemetry();
   return { telemetry, handler: instrumentHandler(handler, { ...telemetry, route }) };
 }
 
-test('instrumentHandler() turns a throwing handler into a 500 and an ERROR span', async () => {
+test('createHttpServerInstrumentation() turns a throwing handler into a 500 and an ERROR span', async () => {
   const { telemetry, handler } = instrument(() => {
     throw new TypeError('bad thing');
   });
-  const originalError = console.error;
-  const logged: unknown[][] = [];
-  console.error = (...args: unknown[]) => void logged.push(args);
+  const logged: string[] = [];
+  const line = (message: string) => void logged.push(message);
+  diag.setLogger({ error: line, warn: line, info: line, debug: line, verbose: line }, DiagLogLevel.ERROR);
   try {
     const response = await handler(new Request('http://localhost/things/1'));
     assert.equal(response.status, 500);
     assert.equal(await response.text(), 'Internal Server Error\n');
   } finally {
-    console.error = originalError;
+    diag.disable();
   }
   const span = telemetry.span('GET /things/{id}');
   assert.equal(span.status.code, SpanStatusCode.ERROR);
@@ -29,8 +37,7 @@ test('instrumentHandler() turns a throwing handler into a 500 and an ERROR span'
   assert.equal(span.attributes['error.type'], 'TypeError');
   assert.equal(span.attributes['http.response.status_code'], 500);
   assert.equal(span.events[0]?.name, 'exception');
-  assert.equal(logged.length, 1, 'one stderr line per failure');
-  assert.match(String(logged[0]![0]), /^rolldice: GET \/things\/\{id\} failed:/);
+  assert.deepEqual(logged, ['GET /things/{id} failed: bad thing'], 'one diagnostic line per failure');
 });
 
 test('instrumentHandler() marks 5xx answers as errors and leaves 4xx unset', async () => {

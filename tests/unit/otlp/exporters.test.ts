@@ -213,19 +213,16 @@ test('createOtlpSpanExporter() gzips, sends the configured headers and a User-Ag
     assert.deepEqual(request!.body, ProtobufTraceSerializer.serializeRequest(spans));
     assert.equal(request!.headers['authorization'], 'Bearer 123');
     assert.equal(request!.headers['x-tenant'], 'dice');
-    assert.equal(
-      request!.headers['user-agent'],
-      `rolldice/${VERSION} OTel-OTLP-Exporter-JavaScript/${OTLP_TRANSFORMER_VERSION}`,
-    );
+    assert.equal(request!.headers['user-agent'], `rolldice-otel/${VERSION} (OTLP exporter; JavaScript)`);
     assert.equal(receiver.spans().length, 3);
     await exporter.shutdown();
   }));
 
-test('createOtlpSpanExporter() names the installed otlp-transformer version in the User-Agent', () => {
+test('OTLP_TRANSFORMER_VERSION names the installed otlp-transformer, and the User-Agent this package', () => {
   const url = new URL('../../../node_modules/@opentelemetry/otlp-transformer/package.json', import.meta.url);
   const installed = JSON.parse(readFileSync(url, 'utf8')).version;
   assert.equal(OTLP_TRANSFORMER_VERSION, installed);
-  assert.match(OTLP_USER_AGENT, /^rolldice\/\S+ OTel-OTLP-Exporter-JavaScript\/\S+$/);
+  assert.match(OTLP_USER_AGENT, /^rolldice-otel\/\S+ \(OTLP exporter; JavaScript\)$/);
 });
 
 test('createOtlpSpanExporter() keeps a configured User-Agent in front of its own', () =>

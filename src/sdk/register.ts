@@ -1,0 +1,199 @@
+import { diag, type DiagLogger } from '@opentelemetry/api';
+import {
+  type BatchConfig,
+  type ExporterName,
+  type LogLevel,
+  type OtlpExporterConfig,
+  parseConfig,
+  type PropagatorName,
+  type ResolvedConfig,
+  type SamplerConfig,
+  type TemporalityPreference,
+} from '../config.ts';
+import type { OtlpExporterOptions } from '../otlp/exporters.ts';
+import { detectRuntime, type Env, type Output, runtimeEnv, type RuntimeInfo } from '../runtime.ts';
+import { setupTelemetry, type Telemetry } from './setup.ts';
+
+/** OTLP settings for every signal; a signal's own `otlp` wins over them. */
+export interface OtlpOptions extends Partial<Omit<OtlpExporterConfig, 'url'>>, OtlpExporterOptions {
+  /**
+   * The collector's base URL, as `OTEL_EXPORTER_OTLP_ENDPOINT`: `/v1/traces`, `/v1/metrics` and
+   * `/v1/logs` are appended. @default OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318
+   */
+  endpoint?: string;
+}
+
+/** What every signal takes. */
+export interface SignalOptions {
+  /** @default OTEL_{TRACES,METRICS,LOGS}_EXPORTER, else `['otlp']` */
+  exporters?: ExporterName[];
+  /** This signal's OTLP settings; `url` is the full signal URL, e.g. `http://collector:4318/v1/traces`. */
+  otlp?: Partial<OtlpExporterConfig>;
+}
+
+export interface TracesOptions extends SignalOptions {
+  /** @default OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, else parentbased_always_on */
+  sampler?: Partial<SamplerConfig>;
+  /** @default OTEL_BSP_* */
+  batch?: Partial<BatchConfig>;
+}
+
+export interface MetricsOptions extends SignalOptions {
+  /** @default OTEL_METRIC_EXPORT_INTERVAL, else 60000 */
+  exportIntervalMillis?: number;
+  /** @default OTEL_METRIC_EXPORT_TIMEOUT, else 30000 */
+  exportTimeoutMillis?: number;
+  /** @default OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, else cumulative */
+  temporalityPreference?: TemporalityPreference;
+}
+
+export interface LogsOptions extends SignalOptions {
+  /** @default OTEL_BLRP_* */
+  batch?: Partial<BatchConfig>;
+}
+
+/**
+ * Options of {@link registerOTel}. Each wins over the `OTEL_*` variable it names; whatever is
+ * not given comes from the environment, then from the specification's defaults.
+ */
+export interface RegisterOTelOptions {
+  /** `service.name`. @default OTEL_SERVICE_NAME, else `unknown_service:<runtime>` */
+  serviceName?: string;
+  /** Resource attributes, over those of OTEL_RESOURCE_ATTRIBUTES. @default none */
+  attributes?: Record<string, string>;
+  /** Where the `OTEL_*` variables are read. @default the runtime's (`process.env`, or `Deno.env` where granted) */
+  env?: Env;
+  /** The runtime named on the resource. @default detected */
+  runtime?: RuntimeInfo;
+  /** No telemetry at all: the API's no-op providers. @default OTEL_SDK_DISABLED, else false */
+  disabled?: boolean;
+  /** @default OTEL_PROPAGATORS, else `['tracecontext', 'baggage']` */
+  propagators?: PropagatorName[];
+  /** @default OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT and OTEL_ATTRIBUTE_COUNT_LIMIT */
+  limits?: Partial<ResolvedConfig['limits']>;
+  /** OTLP settings of every signal, and the exporters' `fetch`, retry and concurrency options. */
+  otlp?: OtlpOptions;
+  traces?: TracesOptions;
+  metrics?: MetricsOptions;
+  logs?: LogsOptions;
+  /**
+   * Where the library's own warnings go: invalid `OTEL_*` values (each then ignored, as the
+   * specification asks) and telemetry lost on the way to the collector. @default `diag.warn`
+   */
+  onWarning?: (message: string) => void;
+  /**
+   * Installed as the API's global diag logger, at `logLevel`. Without it the global diag logger
+   * is left as it is, and nothing is written to the console. @default none
+   */
+  diagLogger?: DiagLogger;
+  /** The level of `diagLogger`. @default OTEL_LOG_LEVEL, else info */
+  logLevel?: LogLevel;
+  /** Where console exporters print (`exporters: ['console']`). @default console.log */
+  output?: Pick<Output, 'stdout'>;
+}
+
+const EXPORTER_VARIABLES = new Set(['OTEL_TRACES_EXPORTER', 'OTEL_METRICS_EXPORTER', 'OTEL_LOGS_EXPORTER']);
+
+/**
+ * Sets up OpenTelemetry for the process in one call, like `@vercel/otel`'s `registerOTel`:
+ * reads the standard `OTEL_*` variables from the runtime's environment, names the runtime
+ * (Node.js, Deno or Bun) and its version on the resource, installs the tracer, meter and
+ * logger providers, the W3C propagators and the context manager as the API's globals, and
+ * exports over OTLP/HTTP with `fetch` (to `http://localhost:4318` unless configured). Options
+ * given here win over the environment.
+ *
+ * The runtime's own OpenTelemetry is never doubled: when a tracer, meter or logger provider is
+ * already registered (Deno under `OTEL_DENO=true`, in any case; Bun under `BUN_OTEL`; another
+ * SDK) it throws a {@link TelemetryConflictError} whose message names the variable, and
+ * registers nothing. It writes nothing to the console: warnings go to `onWarning` or the diag
+ * logger.
+ *
+ * @example
+ * ```ts
+ * const otel = registerOTel({ serviceName: 'dice' });
+ * // ... serve; then, on SIGTERM:
+ * await otel.shutdown();
+ * ```
+ */
+export function registerOTel(options: RegisterOTelOptions | string = {}): Telemetry {
+  const given: RegisterOTelOptions = typeof options === 'string' ? { serviceName: options } : options;
+  const warn = given.onWarning ?? ((message: string) => diag.warn(message));
+  let denied = false;
+  const env = given.env ?? runtimeEnv((name) => (denied ||= name.startsWith('OTEL_')));
+  // The specification's default exporter is otlp (the dice service prints to the console instead).
+  const withOtlpDefault = new Proxy(env, {
+    get: (target, name) =>
+      typeof name === 'string' && EXPORTER_VARIABLES.has(name) && !target[name]?.trim()
+        ? 'otlp'
+        : target[name as string],
+  });
+  const parsed = parseConfig(withOtlpDefault, warn);
+  if (denied) {
+    warn('Cannot read the OTEL_* variables: Deno grants no access to them; run with --allow-env=OTEL_* to use them');
+  }
+  const runtime = given.runtime ?? detectRuntime();
+  // What is left of `otlp` once the settings of every signal are taken out: the transport's options.
+  const { endpoint, protocol, headers, timeoutMillis, compression, ...transport } = given.otlp ?? {};
+  const config = applyOptions(parsed, given, { endpoint, protocol, headers, timeoutMillis, compression });
+  return setupTelemetry({
+    config,
+    runtime,
+    diagLogger: given.diagLogger ?? false,
+    output: given.output === undefined ? undefined : { stdout: given.output.stdout, stderr: () => {} },
+    streamRequestBodies: runtime?.name === 'node',
+    otlp: { reportLoss: given.onWarning, ...transport },
+  });
+}
+
+/** The configuration read from the environment, with what the options say put over it. */
+function applyOptions(
+  config: ResolvedConfig,
+  options: RegisterOTelOptions,
+  general: Omit<OtlpOptions, keyof OtlpExporterOptions>,
+): ResolvedConfig {
+  const otlp = (
+    signal: 'traces' | 'metrics' | 'logs',
+    own: OtlpExporterConfig,
+    given?: Partial<OtlpExporterConfig>,
+  ) => ({
+    url: given?.url ?? (general.endpoint === undefined ? own.url : signalUrl(general.endpoint, signal)),
+    protocol: given?.protocol ?? general.protocol ?? own.protocol,
+    headers: given?.headers ?? general.headers ?? own.headers,
+    timeoutMillis: given?.timeoutMillis ?? general.timeoutMillis ?? own.timeoutMillis,
+    compression: given?.compression ?? general.compression ?? own.compression,
+  });
+  const { traces = {}, metrics = {}, logs = {} } = options;
+  return {
+    disabled: options.disabled ?? config.disabled,
+    serviceName: options.serviceName ?? config.serviceName,
+    resourceAttributes: { ...config.resourceAttributes, ...options.attributes },
+    propagators: options.propagators ?? config.propagators,
+    logLevel: options.logLevel ?? config.logLevel,
+    limits: { ...config.limits, ...options.limits },
+    traces: {
+      exporters: traces.exporters ?? config.traces.exporters,
+      otlp: otlp('traces', config.traces.otlp, traces.otlp),
+      sampler: { ...config.traces.sampler, ...traces.sampler },
+      batch: { ...config.traces.batch, ...traces.batch },
+    },
+    metrics: {
+      exporters: metrics.exporters ?? config.metrics.exporters,
+      otlp: otlp('metrics', config.metrics.otlp, metrics.otlp),
+      exportIntervalMillis: metrics.exportIntervalMillis ?? config.metrics.exportIntervalMillis,
+      exportTimeoutMillis: metrics.exportTimeoutMillis ?? config.metrics.exportTimeoutMillis,
+      temporalityPreference: metrics.temporalityPreference ?? config.metrics.temporalityPreference,
+    },
+    logs: {
+      exporters: logs.exporters ?? config.logs.exporters,
+      otlp: otlp('logs', config.logs.otlp, logs.otlp),
+      batch: { ...config.logs.batch, ...logs.batch },
+    },
+  };
+}
+
+/** The base URL with the signal's path after it, with exactly one slash, as for OTEL_EXPORTER_OTLP_ENDPOINT. */
+function signalUrl(base: string, signal: 'traces' | 'metrics' | 'logs'): string {
+  const end = base.search(/[?#]/);
+  const [path, rest] = end < 0 ? [base, ''] : [base.slice(0, end), base.slice(end)];
+  return `${path.replace(/\/+$/, '')}/v1/${signal}${rest}`;
+}

@@ -200,12 +200,12 @@ describe('the npm tarball', () => {
       join(app, 'check.ts'),
       [
         ...imports,
-        `import { instrumentHandler, parseConfig, setupTelemetry, type Telemetry } from '${pkg.name}';`,
-        'const telemetry: Telemetry = setupTelemetry({',
-        '  config: parseConfig(process.env, (message) => console.error(message)),',
-        "  runtime: { name: 'node', version: process.versions.node },",
+        `import { instrument, registerOTel, setRoute, type Telemetry } from '${pkg.name}';`,
+        "const telemetry: Telemetry = registerOTel({ serviceName: 'consumer' });",
+        'const handler = instrument(async (request: Request) => {',
+        "  setRoute(request, '/');",
+        '  return new Response(new URL(request.url).pathname);',
         '});',
-        "const handler = instrumentHandler(async (request) => new Response(new URL(request.url).pathname), { route: '/' });",
         "const response: Response = await handler(new Request('http://localhost/'));",
         'console.log(response.status, ' + imports.map((_, i) => `entry${i}`).join(', ') + ');',
         'await telemetry.shutdown();',
@@ -298,7 +298,7 @@ describe('the installed package serves an instrumented request', () => {
       assert.equal(span.parentSpanId, parentId);
       assert.equal(span.attributesObject['http.route'], '/hello');
       assert.equal(span.attributesObject['http.response.status_code'], 200);
-      assert.equal(span.resource['process.runtime.name'], runtime);
+      assert.equal(span.resource['process.runtime.name'], runtime === 'node' ? 'nodejs' : runtime);
     });
   }
 

@@ -150,7 +150,11 @@ function assertArrived(
   assert.equal(share.logs.length, rolls.length, `${what}: 1 log record per request`);
   for (const span of share.spans) {
     assert.equal(span.resource['service.name'], serviceName);
-    assert.equal(span.resource['process.runtime.name'], runtime, `${what}: the resource names the runtime`);
+    assert.equal(
+      span.resource['process.runtime.name'],
+      runtime === 'node' ? 'nodejs' : runtime,
+      `${what}: the resource names the runtime`,
+    );
   }
   for (const r of rolls) {
     const route = r.player === undefined ? '/rolldice' : '/rolldice/{player}';

@@ -15,6 +15,11 @@ export interface RuntimeInfo {
   readonly version: string;
   /** Becomes `process.runtime.description`. @default `Node.js`, `Deno` or `Bun` */
   readonly description?: string;
+  /**
+   * Its fetch sends a one-chunk stream body with its `Content-Length` and without copying it,
+   * where it copies a byte body twice (Node's). OTLP bodies then go as streams. @default false
+   */
+  readonly streamRequestBodies?: boolean;
 }
 
 /** Where console exporters print, and where the dice service writes its diagnostics. */
@@ -56,7 +61,7 @@ export function detectRuntime(): RuntimeInfo | undefined {
   const bun = globals.Bun?.version;
   if (bun) return { name: 'bun', version: bun, description: 'Bun' };
   const node = globals.process?.versions?.node;
-  if (node) return { name: 'node', version: node, description: 'Node.js' };
+  if (node) return { name: 'node', version: node, description: 'Node.js', streamRequestBodies: true };
   return undefined;
 }
 

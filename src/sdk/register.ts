@@ -140,7 +140,7 @@ export function registerOTel(options: RegisterOTelOptions | string = {}): Teleme
     runtime,
     diagLogger: given.diagLogger ?? false,
     output: given.output === undefined ? undefined : { stdout: given.output.stdout, stderr: () => {} },
-    streamRequestBodies: runtime?.name === 'node',
+    streamRequestBodies: runtime?.streamRequestBodies,
     otlp: { reportLoss: given.onWarning, ...transport },
   });
 }

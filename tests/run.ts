@@ -6,11 +6,15 @@
  * The type checks (`tsc` for the core, Node and Bun adapters; `deno check` for the Deno
  * adapter with Deno's own types) count as tests too.
  *
- * Options: `--runtime=node,deno,bun` (unit suites to run), `--suite=check,unit,e2e`,
+ * Test files written with `node:test` run on each runtime's own runner (`node --test`,
+ * `deno test`, `bun test`), counted from its summary; the fault suite (`tests/faults/`) runs on
+ * Node and starts each runtime's service itself.
+ *
+ * Options: `--runtime=node,deno,bun` (unit suites to run), `--suite=check,unit,e2e,faults`,
  * `--grep=text` (only tests whose name contains text).
  */
 import { spawn } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { RESULT_PREFIX, type TestResult as Result } from './_harness.ts';
@@ -32,6 +36,87 @@ function testFiles(dir: string): string[] {
     .filter((f) => f.endsWith('.test.ts'))
     .sort()
     .map((f) => join(dir, f));
+}
+
+/** Files that register their tests with `node:test` rather than tests/_harness.ts. */
+function usesNodeTest(file: string): boolean {
+  return /from 'node:test'/.test(readFileSync(file, 'utf8'));
+}
+
+/** Each runtime's own runner for `node:test` files, and how to read its summary. */
+const NATIVE_RUNNERS: Record<RuntimeName, { args: (files: string[]) => string[]; count: (output: string) => Counts }> = {
+  node: {
+    args: (files) => ['--test', '--test-reporter=tap', '--test-concurrency=1', ...files],
+    count: (output) => ({
+      passed: lastNumber(output, /^# pass (\d+)$/gm),
+      failed: lastNumber(output, /^# fail (\d+)$/gm) + lastNumber(output, /^# cancelled (\d+)$/gm),
+      skipped: lastNumber(output, /^# skipped (\d+)$/gm),
+    }),
+  },
+  deno: {
+    args: (files) => ['test', '--allow-all', '--no-prompt', ...files],
+    // "ok | 1 passed (13 steps) | 0 failed": describe() blocks count as one test with steps.
+    count: (output) => {
+      const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
+      const summary = /\| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?/.exec(plain);
+      return {
+        passed: Number(summary?.[2] ?? summary?.[1] ?? 0),
+        failed: Number(summary?.[4] ?? summary?.[3] ?? 0),
+        skipped: lastNumber(plain, /(\d+) ignored/g),
+      };
+    },
+  },
+  bun: {
+    args: (files) => ['test', ...files.map((f) => `./${f}`)],
+    count: (output) => ({
+      passed: lastNumber(output, /^\s*(\d+) pass$/gm),
+      failed: lastNumber(output, /^\s*(\d+) fail$/gm),
+      skipped: lastNumber(output, /^\s*(\d+) skip$/gm),
+    }),
+  },
+};
+
+interface Counts {
+  passed: number;
+  failed: number;
+  skipped: number;
+}
+
+function lastNumber(text: string, pattern: RegExp): number {
+  const matches = [...text.matchAll(pattern)];
+  return matches.length === 0 ? 0 : Number(matches.at(-1)![1]);
+}
+
+/** Runs `node:test` files on `runtime`'s own runner, one file after another, and counts the results. */
+async function runNativeSuite(label: string, runtime: RuntimeName, files: string[]): Promise<void> {
+  const binary = runtime === 'node' ? process.execPath : RUNTIME_COMMANDS[runtime].command;
+  const runner = NATIVE_RUNNERS[runtime];
+  for (const file of files) {
+    const started = performance.now();
+    const grep = option('grep');
+    const args = runtime === 'node' && grep ? [`--test-name-pattern=${grep}`] : [];
+    const { output, code } = await new Promise<{ output: string; code: number | null }>((resolve) => {
+      const child = spawn(binary, [...args, ...runner.args([file])], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (chunk) => (output += chunk));
+      child.stderr.on('data', (chunk) => (output += chunk));
+      child.on('error', (error) => (output += `Cannot start ${binary}: ${error.message}\n`));
+      child.on('close', (code) => resolve({ output, code }));
+    });
+    const counts = runner.count(output);
+    const broken = code !== 0 && counts.failed === 0;
+    passed += counts.passed;
+    failed += counts.failed + (broken || counts.passed + counts.failed === 0 ? 1 : 0);
+    skipped += counts.skipped;
+    const ok = counts.failed === 0 && !broken && counts.passed > 0;
+    const millis = Math.round(performance.now() - started);
+    console.log(
+      `${ok ? 'ok  ' : 'FAIL'} ${label.padEnd(9)} ${file.replace(/^tests\//, '')} › ${counts.passed} passed, ${counts.failed} failed${
+        counts.skipped ? `, ${counts.skipped} skipped` : ''
+      } (${millis} ms)`,
+    );
+    if (!ok) console.log(`---- output of ${file} on ${runtime} ----\n${output.trimEnd()}\n----`);
+  }
 }
 
 function runSuite(suite: Suite): Promise<{ results: Result[]; output: string; code: number | null }> {
@@ -78,11 +163,13 @@ function printResult(suite: Suite, r: Result): void {
 }
 
 const runtimes = (option('runtime') ?? 'node,deno,bun').split(',') as RuntimeName[];
-const suites = (option('suite') ?? 'check,unit,e2e').split(',');
+const suites = (option('suite') ?? 'check,unit,e2e,faults').split(',');
 
+const unitFiles = testFiles('tests/unit');
 const unitSuites: Suite[] = suites.includes('unit')
-  ? runtimes.map((runtime) => ({ label: `${runtime}`, runtime, files: testFiles('tests/unit') }))
+  ? runtimes.map((runtime) => ({ label: `${runtime}`, runtime, files: unitFiles.filter((f) => !usesNodeTest(f)) }))
   : [];
+const nativeUnitFiles = unitFiles.filter(usesNodeTest);
 const e2eSuites: Suite[] = suites.includes('e2e')
   ? [{ label: 'e2e', runtime: 'node', files: testFiles('tests/e2e') }]
   : [];
@@ -147,7 +234,10 @@ function typeCheck(command: string[]): Promise<void> {
 
 if (suites.includes('check')) await Promise.all(TYPE_CHECKS.map(typeCheck));
 await run(unitSuites);
+if (suites.includes('unit')) for (const runtime of runtimes) await runNativeSuite(runtime, runtime, nativeUnitFiles);
 await run(e2eSuites);
+// The fault suite drives each runtime's service from Node, like e2e, and takes its time: last.
+if (suites.includes('faults')) await runNativeSuite('faults', 'node', testFiles('tests/faults'));
 
 const seconds = ((performance.now() - started) / 1000).toFixed(1);
 console.log(`\nmatrix: ${runtimes.join(', ')}; ${seconds} s`);

@@ -37,6 +37,9 @@ import {
   createOtlpProtobufLogRecordProcessor,
   createOtlpProtobufSpanProcessor,
 } from '../otlp/encoding-batch-processor.ts';
+import { createDeliveryBudget } from '../otlp/delivery.ts';
+import { createOtlpHealth } from '../otlp/self-metrics.ts';
+import { settleShutdown } from '../otlp/shutdown-loss.ts';
 import { createW3CPropagator } from '../w3c/propagation.ts';
 import { tracerProviderWithRandomFlag } from '../w3c/random-flag.ts';
 import { createResource } from './resource.ts';
@@ -56,7 +59,8 @@ export interface Telemetry {
   forceFlush(): Promise<void>;
   /**
    * Flushes and stops every signal. Idempotent: later calls return the first call's
-   * promise. Rejects with an `AggregateError` holding every signal's error.
+   * promise. Rejects with one error counting, per signal, what could not be delivered, or
+   * with an `AggregateError` holding every signal's error.
    */
   shutdown(): Promise<void>;
 }
@@ -106,7 +110,14 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
       : { attributeValueLengthLimit: config.limits.attributeValueLengthLimit }),
   };
 
-  const otlp: OtlpExporterOptions = { streamBody: options.streamRequestBodies ?? false };
+  // One outage-buffer bound and one shutdown time for every signal; their health becomes metrics.
+  const health = createOtlpHealth();
+  const otlp: OtlpExporterOptions = {
+    streamBody: options.streamRequestBodies ?? false,
+    budget: createDeliveryBudget(config.delivery.bufferBytes),
+    shutdownTimeoutMillis: config.delivery.shutdownFlushMillis,
+    health,
+  };
 
   const sdkTracerProvider = new TracerProvider({
     resource,
@@ -158,6 +169,8 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     ),
   });
 
+  health.observe(meterProvider);
+
   if (registerGlobals) {
     propagation.setGlobalPropagator(propagator);
     trace.setGlobalTracerProvider(tracerProvider);
@@ -166,14 +179,9 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
   }
 
   const providers = [sdkTracerProvider, meterProvider, loggerProvider];
-  // Each OTLP export, retries included, ends within its timeout; the batch processors may run
-  // several in a row while flushing, so the whole shutdown gets that timeout as its deadline.
-  const shutdownDeadlineMillis = Math.max(
-    0,
-    ...[config.traces, config.metrics, config.logs]
-      .filter((signal) => signal.exporters.includes('otlp'))
-      .map((signal) => signal.otlp.timeoutMillis),
-  );
+  // The exporters give up on what they hold within the shutdown flush time; this is the net
+  // under that, for a shutdown that hangs elsewhere.
+  const shutdownDeadlineMillis = Math.min(config.delivery.shutdownFlushMillis + 2_000, 2_147_483_647);
   let shuttingDown: Promise<void> | undefined;
   return {
     enabled: true,
@@ -183,7 +191,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     propagator,
     forceFlush: () => settleAll(providers.map((p) => p.forceFlush()), 'Cannot flush telemetry'),
     shutdown: () => (shuttingDown ??= withDeadline(
-      settleAll(providers.map((p) => p.shutdown()), 'Cannot shut down telemetry'),
+      settleShutdown(providers.map((p) => p.shutdown()), health),
       shutdownDeadlineMillis,
     )),
   };
@@ -193,7 +201,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
 async function withDeadline(promise: Promise<void>, millis: number): Promise<void> {
   if (millis === 0) return promise;
   if (!(await settlesWithin(promise, millis))) {
-    throw new Error(`the collector did not take everything within ${millis} ms; what was left is lost`);
+    throw new Error(`telemetry did not shut down within ${millis} ms; what it held is lost, uncounted`);
   }
 }
 

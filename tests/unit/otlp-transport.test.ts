@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { currentRuntime, test } from '../_harness.ts';
 import { diag, DiagLogLevel } from '@opentelemetry/api';
-import type { ExportResponse, IExporterTransport } from '@opentelemetry/otlp-exporter-base';
 import {
   createFetchTransport,
   describeErrorBody,
@@ -10,9 +9,8 @@ import {
   parseRetryAfter,
   withoutCredentials,
 } from '../../src/otlp/fetch-transport.ts';
-import { reasonOf } from '../../src/otlp/export-error.ts';
+import { type ExportError, reasonOf } from '../../src/otlp/export-error.ts';
 import { createLossReporter } from '../../src/otlp/loss-reporter.ts';
-import { createRetryingTransport } from '../../src/otlp/retrying-transport.ts';
 import { startOtlpReceiver, withReceiver } from '../_otlp-receiver.ts';
 
 function transportTo(receiver: { url: string }, overrides: Partial<FetchTransportOptions> = {}) {
@@ -68,15 +66,18 @@ test('withoutCredentials() drops credentials from an endpoint', () => {
 
 test('createFetchTransport() classifies 2xx, retryable and permanent answers', () =>
   withReceiver(async (receiver) => {
-    const bodies: string[] = [];
-    const transport = transportTo(receiver, { onSuccessBody: (body) => bodies.push(new TextDecoder().decode(body)) });
-    assert.deepEqual(await transport.send(BODY, 1000), { status: 'success' });
-    assert.deepEqual(bodies, ['{}'], 'the 2xx body goes to onSuccessBody');
+    const transport = transportTo(receiver);
+    assert.deepEqual(
+      await transport.send(BODY, 1000),
+      { status: 'success', data: new TextEncoder().encode('{}') },
+      'with the 2xx body, for partial_success',
+    );
 
     receiver.respond(() => ({ status: 429, headers: { 'retry-after': '7' } }));
     const throttled = await transport.send(BODY, 1000);
     assert.equal(throttled.status, 'retryable');
     assert.equal(throttled.status === 'retryable' && throttled.retryInMillis, 7000);
+    assert.equal(throttled.status === 'retryable' && throttled.error.errorType, '429');
 
     receiver.respond(() => ({
       status: 415,
@@ -93,6 +94,7 @@ test('createFetchTransport() classifies 2xx, retryable and permanent answers', (
       (rejected as { error: Error }).error.message,
       `The collector at ${receiver.url}/v1/traces answered 415 Unsupported Media Type: no`,
     );
+    assert.equal(rejected.status === 'failure' && rejected.error.errorType, '415');
   }));
 
 test('createFetchTransport() sets content-type, content-encoding and user-agent over configured headers', () =>
@@ -124,9 +126,10 @@ test(
           compression,
           streamBody: true,
         });
-        assert.deepEqual(await transport.send(payload, 5000), { status: 'success' });
+        const body = await transport.prepare(payload);
+        assert.deepEqual(await transport.send(body, 5000), { status: 'success' });
         assert.deepEqual(
-          await transport.send(payload, 5000),
+          await transport.send(body, 5000),
           { status: 'success' },
           'a second request, on the same connection',
         );
@@ -152,7 +155,7 @@ test('createFetchTransport({ streamBody }) answers a 307 or 308 by sending the b
         request.path === '/v1/traces' ? { status, headers: { location: `${receiver.url}/v1/logs` } } : undefined
       );
       const transport = transportTo(receiver, { streamBody: true });
-      assert.deepEqual(await transport.send(BODY, 5000), { status: 'success' }, `${status}`);
+      assert.equal((await transport.send(BODY, 5000)).status, 'success', `${status}`);
       const delivered = receiver.requests.filter((request) => request.responseStatus === 200);
       assert.deepEqual(delivered.map((request) => [request.path, new TextDecoder().decode(request.body)]), [[
         '/v1/logs',
@@ -163,30 +166,50 @@ test('createFetchTransport({ streamBody }) answers a 307 or 308 by sending the b
   }
 });
 
-test('createFetchTransport() refuses a request over the 20 MiB OTLP limit without sending it', async () => {
-  const transport = transportTo({ url: 'http://127.0.0.1:9' });
-  const response = await transport.send(new Uint8Array(MAX_REQUEST_BYTES + 1), 1000);
-  assert.equal(response.status, 'failure');
-  assert.match(reasonOf((response as { error: Error }).error), /over the 20971520-byte OTLP limit/);
+test('createFetchTransport() prepare() refuses a request over the 20 MiB OTLP limit before compressing it', async () => {
+  const transport = transportTo({ url: 'http://127.0.0.1:9' }, { compression: 'gzip' });
+  await assert.rejects(transport.prepare(new Uint8Array(MAX_REQUEST_BYTES + 1)), (error: Error) => {
+    assert.match(reasonOf(error), /over the 20971520-byte OTLP limit/);
+    assert.equal((error as ExportError).errorType, 'request_too_large');
+    return true;
+  });
 });
 
-test('createFetchTransport() makes a refused connection retryable and a silent collector a failure', () =>
+test('createFetchTransport() prepare() gzips once, and leaves the bytes alone without compression', async () => {
+  const data = new TextEncoder().encode('x'.repeat(1000));
+  assert.equal(await transportTo({ url: 'http://127.0.0.1:9' }).prepare(data), data);
+  const gzipped = await transportTo({ url: 'http://127.0.0.1:9' }, { compression: 'gzip' }).prepare(data);
+  assert.deepEqual([...gzipped.subarray(0, 2)], [0x1f, 0x8b]);
+  assert.ok(gzipped.length < 100);
+});
+
+test('createFetchTransport() makes a refused connection and a silent collector retryable', () =>
   withReceiver(async (receiver) => {
     receiver.respond(() => 'hang');
     const transport = transportTo(receiver);
     const started = performance.now();
     const silent = await transport.send(BODY, 200);
     assert.ok(performance.now() - started < 600);
-    assert.equal(silent.status, 'failure');
-    assert.equal(
+    assert.equal(silent.status, 'retryable', 'a stalled connection: another may go through');
+    assert.match(
       reasonOf((silent as { error: Error }).error),
-      `the collector at ${receiver.url}/v1/traces did not answer within 200 ms`,
+      new RegExp(`^the collector at ${receiver.url}/v1/traces did not answer within 2\\d\\d ms$`),
     );
+    assert.equal((silent as { error: ExportError }).error.errorType, 'timeout');
+
+    const abandon = new AbortController();
+    const pending = transport.send(BODY, 5000, abandon.signal);
+    await receiver.waitFor((r) => r.requests.length === 2);
+    abandon.abort();
+    const abandoned = await pending;
+    assert.equal(abandoned.status, 'retryable', 'abandoned by the caller: as if its time ran out');
+    assert.equal((abandoned as { error: ExportError }).error.errorType, 'timeout');
 
     const closed = await startOtlpReceiver();
     await closed.close();
     const refused = await transportTo(closed).send(BODY, 1000);
     assert.equal(refused.status, 'retryable');
+    assert.equal((refused as { error: ExportError }).error.errorType, 'connection_failed');
     assert.match(
       reasonOf((refused as { error: Error }).error),
       new RegExp(`^could not reach the collector at ${closed.url}/v1/traces: `),
@@ -203,25 +226,10 @@ test('createFetchTransport() shutdown() aborts requests in flight and refuses ne
     const response = await pending;
     assert.equal(response.status, 'failure');
     assert.match(reasonOf((response as { error: Error }).error), /shut down before the collector/);
+    assert.equal((response as { error: ExportError }).error.errorType, 'shutdown');
     assert.equal((await transport.send(BODY, 5000)).status, 'failure');
     assert.equal(receiver.requests.length, 1);
   }));
-
-/** A transport that answers from a script and records the time budget of each attempt. */
-function scripted(responses: ExportResponse[]) {
-  const budgets: number[] = [];
-  let shutdowns = 0;
-  const transport: IExporterTransport = {
-    send: async (_data, timeoutMillis) => {
-      budgets.push(timeoutMillis);
-      return responses.shift() ?? { status: 'success' };
-    },
-    shutdown: () => void shutdowns++,
-  };
-  return { transport, budgets, shutdowns: () => shutdowns };
-}
-
-const RETRY: ExportResponse = { status: 'retryable', error: Object.assign(new Error('Busy'), { reason: 'busy' }) };
 
 function captureDebug() {
   const messages: string[] = [];
@@ -233,106 +241,6 @@ function captureDebug() {
   });
   return messages;
 }
-
-test('createRetryingTransport() backs off exponentially with jitter within the deadline', async () => {
-  const messages = captureDebug();
-  try {
-    const { transport, budgets } = scripted([RETRY, RETRY, RETRY]);
-    let draw = 0;
-    const random = () => [0, 0.9999, 0.5][draw++]!;
-    const retrying = createRetryingTransport(transport, {
-      initialBackoffMillis: 20,
-      backoffMultiplier: 2,
-      maxBackoffMillis: 50,
-      jitter: 0.2,
-      random,
-    });
-    assert.deepEqual(await retrying.send(BODY, 2000), { status: 'success' });
-    assert.equal(budgets.length, 4);
-    assert.ok(budgets[0]! > 1990 && budgets[0]! <= 2000);
-    for (let i = 1; i < budgets.length; i++) assert.ok(budgets[i]! < budgets[i - 1]!, 'each attempt gets what is left');
-    // 20 × 0.8, 40 × 1.2 capped at 50, 50 × 1.0.
-    assert.deepEqual(messages.filter((m) => m.startsWith('Retrying')), [
-      'Retrying the OTLP export in 16 ms: busy',
-      'Retrying the OTLP export in 48 ms: busy',
-      'Retrying the OTLP export in 50 ms: busy',
-    ]);
-  } finally {
-    diag.disable();
-  }
-});
-
-test('createRetryingTransport() honours Retry-After and gives up when it is past the deadline', async () => {
-  const { transport, budgets } = scripted([
-    { status: 'retryable', retryInMillis: 0, error: RETRY.error },
-    { status: 'retryable', retryInMillis: 5000, error: RETRY.error },
-  ]);
-  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 10_000 });
-  const started = performance.now();
-  const response = await retrying.send(BODY, 1000);
-  assert.ok(performance.now() - started < 300, 'Retry-After: 0 retries at once; 5 s is past the deadline, no wait');
-  assert.equal(budgets.length, 2);
-  assert.equal(response.status, 'failure');
-  assert.equal(
-    reasonOf((response as { error: Error }).error),
-    'busy; it asked to retry after 5 s, past the 1 s export timeout',
-  );
-});
-
-test('createRetryingTransport() returns a permanent failure after one attempt', async () => {
-  const failure: ExportResponse = { status: 'failure', error: new Error('No') };
-  const { transport, budgets } = scripted([failure]);
-  assert.equal(await createRetryingTransport(transport).send(BODY, 1000), failure);
-  assert.equal(budgets.length, 1);
-});
-
-test('createRetryingTransport() stops when the deadline passes and says after how many attempts', async () => {
-  const { transport, budgets } = scripted(Array.from({ length: 100 }, () => RETRY));
-  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 30, jitter: 0 });
-  const started = performance.now();
-  const response = await retrying.send(BODY, 200);
-  const elapsed = performance.now() - started;
-  assert.ok(elapsed < 260, `took ${elapsed} ms`);
-  // 30 + 45 + 67.5 = 142.5 ms of pauses; the fourth (101 ms) would pass 200 ms.
-  assert.equal(budgets.length, 4);
-  assert.equal(
-    reasonOf((response as { error: Error }).error),
-    'busy; gave up after 4 attempts, as the 200 ms export timeout ran out',
-  );
-});
-
-test('createRetryingTransport() names the retries when the last attempt times out, even a little early', async () => {
-  // The clock stands still: the last attempt's timer "fired" before the deadline was reached,
-  // as timers rounded to whole milliseconds can.
-  const timeout: ExportResponse = {
-    status: 'failure',
-    error: Object.assign(new Error('The collector did not answer within 2 ms'), {
-      reason: 'the collector did not answer within 2 ms',
-      timedOut: true,
-    }),
-  };
-  const { transport, budgets } = scripted([RETRY, timeout]);
-  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 0, jitter: 0, now: () => 0 });
-  const response = await retrying.send(BODY, 800);
-  assert.equal(budgets.length, 2);
-  assert.equal(
-    reasonOf((response as { error: Error }).error),
-    'busy; gave up after 2 attempts, as the 800 ms export timeout ran out',
-  );
-});
-
-test('createRetryingTransport() shutdown() ends a pause at once and shuts the transport down', async () => {
-  const { transport, shutdowns } = scripted([RETRY]);
-  const retrying = createRetryingTransport(transport, { initialBackoffMillis: 5000, jitter: 0 });
-  const started = performance.now();
-  const pending = retrying.send(BODY, 10_000);
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  retrying.shutdown();
-  const response = await pending;
-  assert.ok(performance.now() - started < 500);
-  assert.equal(reasonOf((response as { error: Error }).error), 'busy; the exporter shut down before attempt 2');
-  assert.equal(shutdowns(), 1);
-});
 
 function fakeClock() {
   let now = 0;
@@ -428,12 +336,10 @@ test('createFetchTransport() refuses an unusable URL at once instead of retrying
       userAgent: 'test/1',
     });
     assert.deepEqual(messages, ['Cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https']);
-    const response = await transport.send(BODY, 1000);
-    assert.equal(response.status, 'failure');
-    assert.equal(
-      reasonOf((response as { error: Error }).error),
-      'cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https',
-    );
+    await assert.rejects(transport.prepare(BODY), (error: Error) => {
+      assert.equal(reasonOf(error), 'cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https');
+      return true;
+    });
   } finally {
     diag.disable();
   }

@@ -44,37 +44,38 @@ function usesNodeTest(file: string): boolean {
 }
 
 /** Each runtime's own runner for `node:test` files, and how to read its summary. */
-const NATIVE_RUNNERS: Record<RuntimeName, { args: (files: string[]) => string[]; count: (output: string) => Counts }> = {
-  node: {
-    args: (files) => ['--test', '--test-reporter=tap', '--test-concurrency=1', ...files],
-    count: (output) => ({
-      passed: lastNumber(output, /^# pass (\d+)$/gm),
-      failed: lastNumber(output, /^# fail (\d+)$/gm) + lastNumber(output, /^# cancelled (\d+)$/gm),
-      skipped: lastNumber(output, /^# skipped (\d+)$/gm),
-    }),
-  },
-  deno: {
-    args: (files) => ['test', '--allow-all', '--no-prompt', ...files],
-    // "ok | 1 passed (13 steps) | 0 failed": describe() blocks count as one test with steps.
-    count: (output) => {
-      const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
-      const summary = /\| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?/.exec(plain);
-      return {
-        passed: Number(summary?.[2] ?? summary?.[1] ?? 0),
-        failed: Number(summary?.[4] ?? summary?.[3] ?? 0),
-        skipped: lastNumber(plain, /(\d+) ignored/g),
-      };
+const NATIVE_RUNNERS: Record<RuntimeName, { args: (files: string[]) => string[]; count: (output: string) => Counts }> =
+  {
+    node: {
+      args: (files) => ['--test', '--test-reporter=tap', '--test-concurrency=1', ...files],
+      count: (output) => ({
+        passed: lastNumber(output, /^# pass (\d+)$/gm),
+        failed: lastNumber(output, /^# fail (\d+)$/gm) + lastNumber(output, /^# cancelled (\d+)$/gm),
+        skipped: lastNumber(output, /^# skipped (\d+)$/gm),
+      }),
     },
-  },
-  bun: {
-    args: (files) => ['test', ...files.map((f) => `./${f}`)],
-    count: (output) => ({
-      passed: lastNumber(output, /^\s*(\d+) pass$/gm),
-      failed: lastNumber(output, /^\s*(\d+) fail$/gm),
-      skipped: lastNumber(output, /^\s*(\d+) skip$/gm),
-    }),
-  },
-};
+    deno: {
+      args: (files) => ['test', '--allow-all', '--no-prompt', ...files],
+      // "ok | 1 passed (13 steps) | 0 failed": describe() blocks count as one test with steps.
+      count: (output) => {
+        const plain = output.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '');
+        const summary = /\| (\d+) passed(?: \((\d+) steps?\))? \| (\d+) failed(?: \((\d+) steps?\))?/.exec(plain);
+        return {
+          passed: Number(summary?.[2] ?? summary?.[1] ?? 0),
+          failed: Number(summary?.[4] ?? summary?.[3] ?? 0),
+          skipped: lastNumber(plain, /(\d+) ignored/g),
+        };
+      },
+    },
+    bun: {
+      args: (files) => ['test', ...files.map((f) => `./${f}`)],
+      count: (output) => ({
+        passed: lastNumber(output, /^\s*(\d+) pass$/gm),
+        failed: lastNumber(output, /^\s*(\d+) fail$/gm),
+        skipped: lastNumber(output, /^\s*(\d+) skip$/gm),
+      }),
+    },
+  };
 
 interface Counts {
   passed: number;
@@ -111,7 +112,9 @@ async function runNativeSuite(label: string, runtime: RuntimeName, files: string
     const ok = counts.failed === 0 && !broken && counts.passed > 0;
     const millis = Math.round(performance.now() - started);
     console.log(
-      `${ok ? 'ok  ' : 'FAIL'} ${label.padEnd(9)} ${file.replace(/^tests\//, '')} › ${counts.passed} passed, ${counts.failed} failed${
+      `${ok ? 'ok  ' : 'FAIL'} ${label.padEnd(9)} ${
+        file.replace(/^tests\//, '')
+      } › ${counts.passed} passed, ${counts.failed} failed${
         counts.skipped ? `, ${counts.skipped} skipped` : ''
       } (${millis} ms)`,
     );
@@ -234,7 +237,11 @@ function typeCheck(command: string[]): Promise<void> {
 
 if (suites.includes('check')) await Promise.all(TYPE_CHECKS.map(typeCheck));
 await run(unitSuites);
-if (suites.includes('unit')) for (const runtime of runtimes) await runNativeSuite(runtime, runtime, nativeUnitFiles);
+if (suites.includes('unit')) {
+  for (const runtime of runtimes) {
+    await runNativeSuite(runtime, runtime, nativeUnitFiles);
+  }
+}
 await run(e2eSuites);
 // The fault suite drives each runtime's service from Node, like e2e, and takes its time: last.
 if (suites.includes('faults')) await runNativeSuite('faults', 'node', testFiles('tests/faults'));

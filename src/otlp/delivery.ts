@@ -198,7 +198,11 @@ class Queue implements DeliveryQueue {
   add(body: Uint8Array, count: number): boolean {
     const batch: Batch = { body, count, attempts: 0, seq: 0 };
     if (this.#closing) {
-      this.#options.onLost(batch, exportError(`the exporter to ${this.#options.endpoint} is shut down`, 'shutdown'), false);
+      this.#options.onLost(
+        batch,
+        exportError(`the exporter to ${this.#options.endpoint} is shut down`, 'shutdown'),
+        false,
+      );
       return false;
     }
     if (!this.#budget.reserve(body.byteLength)) {
@@ -352,7 +356,10 @@ class Queue implements DeliveryQueue {
     if (batch.capped && error.errorType === 'timeout') {
       // Cut short by a deadline: it says less about the collector than what it said before.
       error = batch.lastError ?? this.#lastError ??
-        exportError(`the collector at ${this.#options.endpoint} did not answer before the time to flush ran out`, 'timeout');
+        exportError(
+          `the collector at ${this.#options.endpoint} did not answer before the time to flush ran out`,
+          'timeout',
+        );
     }
     batch.lastError = error;
     this.#lastError = error;
@@ -379,7 +386,8 @@ class Queue implements DeliveryQueue {
     this.#pauseUntil = until;
     this.#pausedByCollector = retryInMillis !== undefined;
     this.#cancelPause = this.#setTimer(() => {
-      this.#cancelPause = undefined;
+      // Over, even if the clock says a fraction of a millisecond is left: timers can fire early.
+      this.#endPause();
       this.#pump();
     }, pause);
   }

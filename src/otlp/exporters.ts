@@ -34,7 +34,13 @@ import type { OtlpExporterConfig, TemporalityPreference } from '../config.ts';
 import { VERSION } from '../version.ts';
 import { createFetchTransport, type FetchTransport } from './fetch-transport.ts';
 import { errorTypeOf, type ExportError, exportError, reasonOf } from './export-error.ts';
-import { type BackoffOptions, createDeliveryBudget, createDeliveryQueue, type DeliveryBudget, type DeliveryQueue } from './delivery.ts';
+import {
+  type BackoffOptions,
+  createDeliveryBudget,
+  createDeliveryQueue,
+  type DeliveryBudget,
+  type DeliveryQueue,
+} from './delivery.ts';
 import { type CancelTimer, createLossReporter, type LossReporter } from './loss-reporter.ts';
 import type { ExporterTally, OtlpHealth, TelemetrySignal } from './self-metrics.ts';
 import { LostAtShutdownError } from './shutdown-loss.ts';
@@ -348,7 +354,9 @@ class OtlpHttpExporter<Items> {
             }`;
             this.#lose(rejected, exportError(reason, 'rejected'), false);
           } else if (message) {
-            diag.warn(`The collector at ${this.#endpoint} accepted all ${this.#signal.noun[1]} with a warning: ${message}`);
+            diag.warn(
+              `The collector at ${this.#endpoint} accepted all ${this.#signal.noun[1]} with a warning: ${message}`,
+            );
           }
         }
       } catch (error) {

@@ -356,7 +356,9 @@ class FetchTransportImpl implements FetchTransport {
     const error = exportError(reason, String(status));
     if (RETRYABLE_STATUSES.has(status)) {
       const retryInMillis = parseRetryAfter(response.headers.get('retry-after'));
-      return retryInMillis === undefined ? { status: 'retryable', error } : { status: 'retryable', retryInMillis, error };
+      return retryInMillis === undefined
+        ? { status: 'retryable', error }
+        : { status: 'retryable', retryInMillis, error };
     }
     return { status: 'failure', error };
   }

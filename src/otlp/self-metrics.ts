@@ -141,7 +141,7 @@ class Health implements OtlpHealth {
   lost(signal: TelemetrySignal): number {
     let lost = 0;
     for (const component of [...this.#exporters, ...this.#processors]) {
-      if (component.signal === signal) for (const n of component.failures.values()) lost += n;
+      if (component.signal === signal) { for (const n of component.failures.values()) lost += n; }
     }
     return lost;
   }
@@ -175,7 +175,8 @@ class Health implements OtlpHealth {
         });
         const capacity = meter.createObservableUpDownCounter(`${prefix}.queue.capacity`, {
           unit,
-          description: `The maximum number of ${plural} the queue of a given instance of an SDK ${processorKind} can hold.`,
+          description:
+            `The maximum number of ${plural} the queue of a given instance of an SDK ${processorKind} can hold.`,
         });
         const processed = meter.createObservableCounter(`${prefix}.processed`, {
           unit,

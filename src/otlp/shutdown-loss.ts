@@ -52,8 +52,12 @@ export async function settleShutdown(promises: Promise<unknown>[], health?: Otlp
   if (lost.length === 0) throw new AggregateError(others, 'Cannot shut down telemetry');
   const count = (signal: TelemetrySignal) => lost.reduce((n, e) => n + (e.signal === signal ? e.count : 0), 0);
   const reasons = [...new Set(lost.map((e) => e.reason))];
-  let message = `telemetry lost at shutdown: ${ORDER.map((s) => items(s, count(s))).join(', ')} (${reasons.join('; ')})`;
+  let message = `telemetry lost at shutdown: ${ORDER.map((s) => items(s, count(s))).join(', ')} (${
+    reasons.join('; ')
+  })`;
   if (health) message += `; lost since start: ${ORDER.map((s) => items(s, health.lost(s))).join(', ')}`;
-  if (others.length > 0) message += `; also: ${others.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`;
+  if (others.length > 0) {
+    message += `; also: ${others.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`;
+  }
   throw new Error(message);
 }

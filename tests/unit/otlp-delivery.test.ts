@@ -24,7 +24,10 @@ function scriptedCollector() {
         // Abandoned by the queue: what the transport says when its time runs out.
         signal.addEventListener('abort', () => {
           requests.splice(requests.indexOf(request), 1);
-          resolve({ status: 'retryable', error: exportError('the collector did not answer within 2000 ms', 'timeout') });
+          resolve({
+            status: 'retryable',
+            error: exportError('the collector did not answer within 2000 ms', 'timeout'),
+          });
         });
       }),
     abort: () => {
@@ -278,7 +281,13 @@ describe('createDeliveryQueue()', () => {
     assert.deepEqual(delivered, ['a']);
     const reason = 'the collector at http://collector/v1/traces answered 503 Service Unavailable';
     assert.deepEqual(lost, [
-      { body: 'd', count: 1, reason: 'the exporter to http://collector/v1/traces is shut down', errorType: 'shutdown', atClose: false },
+      {
+        body: 'd',
+        count: 1,
+        reason: 'the exporter to http://collector/v1/traces is shut down',
+        errorType: 'shutdown',
+        atClose: false,
+      },
       { body: 'c', count: 2, reason, errorType: 'shutdown', atClose: true },
       { body: 'b', count: 7, reason, errorType: '503', atClose: true },
     ]);

@@ -69,7 +69,8 @@ const CLIENT_ERROR_ANSWERS: Record<string, { status: string; cause: string }> = 
 // the rest of the request unread, which resets the connection: a client still sending a 1 MB
 // header gets the reset, not the 431. Here the answer is followed by a lingering close: what
 // the client still sends is read and dropped (each chunk a parser error again) for up to a
-// second, then the connection closes.
+// second, then the connection closes. A client too slow to send its request in time gets its
+// 408 and the connection closed at once.
 const answered = new WeakSet<Socket>();
 server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
   if (answered.has(socket)) return;
@@ -81,7 +82,12 @@ server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
   const answer = CLIENT_ERROR_ANSWERS[error.code ?? ''] ??
     { status: '400 Bad Request', cause: `a message the HTTP parser refused (${error.code ?? error.message})` };
   logBadRequest(answer.cause, Number(answer.status.slice(0, 3)));
-  socket.end(`HTTP/1.1 ${answer.status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  const response = `HTTP/1.1 ${answer.status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    socket.end(response, () => socket.destroy());
+    return;
+  }
+  socket.end(response);
   socket.on('data', () => {});
   socket.resume();
   setTimeout(() => socket.destroy(), 1_000).unref();

@@ -62,10 +62,19 @@ export interface DeliveryQueueOptions extends BackoffOptions {
   setTimer?: (callback: () => void, millis: number) => CancelTimer;
 }
 
-/** The bound on the bytes every queue of one SDK holds together. */
+/**
+ * What the queues of one SDK share: the bound on the bytes they hold together, and the time
+ * their shutdown ends by.
+ */
 export interface DeliveryBudget {
   readonly maxBytes: number;
   readonly heldBytes: number;
+  /**
+   * Starts the shutdown clock: every flush and close of the queues sharing the budget ends
+   * within `timeoutMillis` from now, however many of them a shutdown runs one after another
+   * (a processor or metric reader flushes its exporter, then shuts it down).
+   */
+  beginShutdown(timeoutMillis: number, now?: () => number): void;
 }
 
 /** Attempts shorter than this are not worth starting near a deadline. */
@@ -92,11 +101,17 @@ interface Attempt {
 class Budget implements DeliveryBudget {
   readonly maxBytes: number;
   heldBytes = 0;
+  /** When the shutdown ends, on the clock beginShutdown() was given. */
+  shutdownDeadline: number | undefined;
   #seq = 0;
   readonly queues = new Set<Queue>();
 
   constructor(maxBytes: number) {
     this.maxBytes = maxBytes;
+  }
+
+  beginShutdown(timeoutMillis: number, now: () => number = () => performance.now()): void {
+    this.shutdownDeadline ??= now() + timeoutMillis;
   }
 
   nextSeq(): number {
@@ -232,7 +247,8 @@ class Queue implements DeliveryQueue {
   async flush(timeoutMillis: number): Promise<boolean> {
     const seq = this.#budget.lastSeq;
     if (this.#doneUpTo(seq)) return true;
-    const deadline = this.#now() + timeoutMillis;
+    const deadline = Math.min(this.#now() + timeoutMillis, this.#budget.shutdownDeadline ?? Infinity);
+    timeoutMillis = Math.max(0, deadline - this.#now());
     this.#deadlines.push(deadline);
     this.#capInFlight();
     // A backoff of our own is cut short to try now; a pause the collector asked for is not.
@@ -257,7 +273,7 @@ class Queue implements DeliveryQueue {
   async close(timeoutMillis: number): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    await this.flush(timeoutMillis);
+    await this.flush(timeoutMillis); // within the budget's shutdown deadline, when there is one
     this.#closed = true;
     this.#endPause();
     for (const batch of this.#waiting.splice(0)) this.#loseAtClose(batch, undefined);
@@ -439,11 +455,12 @@ export interface DeliveryQueue {
   /** Takes a request for delivery; false (and `onLost`) when it cannot be held. */
   add(body: Uint8Array, count: number): boolean;
   /**
-   * Sends what is held now and waits, at most `timeoutMillis`, until all of it is delivered or
-   * given up; true when it was. What is left stays held.
+   * Sends what is held now and waits, at most `timeoutMillis` (and not past the budget's
+   * shutdown deadline), until all of it is delivered or given up; true when it was. What is
+   * left stays held.
    */
   flush(timeoutMillis: number): Promise<boolean>;
-  /** Refuses new requests, flushes for at most `timeoutMillis`, then gives up on the rest. */
+  /** Refuses new requests, flushes as `flush()` does, then gives up on the rest. */
   close(timeoutMillis: number): Promise<void>;
 }
 

@@ -261,7 +261,12 @@ class EncodingBatchProcessor<Item extends Encodable> {
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
       try {
-        await this.forceFlush();
+        // Everything to the exporter, whose shutdown delivers it within its own time: its
+        // forceFlush() first would take the export timeout on top.
+        this.#seal();
+        const until = this.#sealedCount;
+        this.#next();
+        if (this.#doneCount < until) await new Promise<void>((resolve) => this.#waiters.push({ until, resolve }));
       } finally {
         await this.#exporter.shutdown();
       }

@@ -112,9 +112,10 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
 
   // One outage-buffer bound and one shutdown time for every signal; their health becomes metrics.
   const health = createOtlpHealth();
+  const budget = createDeliveryBudget(config.delivery.bufferBytes);
   const otlp: OtlpExporterOptions = {
     streamBody: options.streamRequestBodies ?? false,
-    budget: createDeliveryBudget(config.delivery.bufferBytes),
+    budget,
     shutdownTimeoutMillis: config.delivery.shutdownFlushMillis,
     health,
   };
@@ -190,10 +191,14 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     loggerProvider,
     propagator,
     forceFlush: () => settleAll(providers.map((p) => p.forceFlush()), 'Cannot flush telemetry'),
-    shutdown: () => (shuttingDown ??= withDeadline(
-      settleShutdown(providers.map((p) => p.shutdown()), health),
-      shutdownDeadlineMillis,
-    )),
+    shutdown: () => {
+      // One clock for every flush the providers run on the way down.
+      budget.beginShutdown(config.delivery.shutdownFlushMillis);
+      return (shuttingDown ??= withDeadline(
+        settleShutdown(providers.map((p) => p.shutdown()), health),
+        shutdownDeadlineMillis,
+      ));
+    },
   };
 }
 

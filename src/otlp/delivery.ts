@@ -221,7 +221,7 @@ class Queue implements DeliveryQueue {
       return false;
     }
     if (!this.#budget.reserve(body.byteLength)) {
-      this.#options.onLost(batch, this.#fullError(undefined), false);
+      this.#options.onLost(batch, this.#fullError(this.#lastError, false), false);
       return false;
     }
     batch.seq = this.#budget.nextSeq();
@@ -240,7 +240,7 @@ class Queue implements DeliveryQueue {
     const batch = this.#waiting.shift();
     if (batch === undefined) return;
     this.#release(batch);
-    this.#options.onLost(batch, this.#fullError(batch.lastError ?? this.#lastError), false);
+    this.#options.onLost(batch, this.#fullError(batch.lastError ?? this.#lastError, batch.attempts > 0), false);
     this.#settleFlushes();
   }
 
@@ -285,12 +285,13 @@ class Queue implements DeliveryQueue {
     this.#budget.queues.delete(this);
   }
 
-  #fullError(cause: ExportError | undefined): ExportError {
-    const why = cause ? `, while ${cause.reason}` : '';
+  /** Why a request was pushed out of the buffer; `attempted`: it was sent, and `cause` is its answer. */
+  #fullError(cause: ExportError | undefined, attempted: boolean): ExportError {
+    const why = cause ? `; last attempt: ${cause.reason}` : '';
     return exportError(
       `the ${this.#budget.maxBytes}-byte outage buffer (ROLLDICE_OTLP_BUFFER_BYTES) was full${why}`,
       // The semantic conventions: error.type is the cause of the last attempt, if there was one.
-      cause?.errorType ?? 'buffer_full',
+      (attempted ? cause?.errorType : undefined) ?? 'buffer_full',
     );
   }
 

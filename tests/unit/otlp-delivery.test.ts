@@ -201,7 +201,7 @@ describe('createDeliveryQueue()', () => {
       body: 'aaaa',
       count: 4,
       reason:
-        'the 10-byte outage buffer (ROLLDICE_OTLP_BUFFER_BYTES) was full, while the collector at http://collector/v1/traces answered 503 Service Unavailable',
+        'the 10-byte outage buffer (ROLLDICE_OTLP_BUFFER_BYTES) was full; last attempt: the collector at http://collector/v1/traces answered 503 Service Unavailable',
       errorType: '503',
       atClose: false,
     }]);

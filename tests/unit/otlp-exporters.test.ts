@@ -492,7 +492,7 @@ test('createOtlpSpanExporter() and createOtlpLogExporter() share a bound and dro
     assert.match(
       reports[0]!,
       new RegExp(
-        `^Dropped 2 spans: the ${budget.maxBytes}-byte outage buffer \\(ROLLDICE_OTLP_BUFFER_BYTES\\) was full, while could not reach the collector at ${dead.url}/v1/traces: `,
+        `^Dropped 2 spans: the ${budget.maxBytes}-byte outage buffer \\(ROLLDICE_OTLP_BUFFER_BYTES\\) was full; last attempt: could not reach the collector at ${dead.url}/v1/traces: `,
       ),
     );
     assert.equal(budget.heldBytes, 2 * logBytes);

@@ -295,7 +295,7 @@ async function badClients(runtime: RuntimeName): Promise<Row> {
       rssPeakMB: peak,
       shutdownSeconds: stopped.seconds,
       exitCode: stopped.code,
-      note: `answers ${answers.map((a) => a.status ?? 'none').join(' ')} within ${
+      note: `answers ${answers.map((a) => a.status ?? (a.reset ? 'reset' : 'none')).join(' ')} within ${
         Math.round(Math.max(...answers.map((a) => a.millis)))
       } ms; slow clients ${closedText}; shutdown with 50 open`,
     };

@@ -315,8 +315,8 @@ class EncodingBatchProcessor<Item extends Encodable> {
 
 /**
  * A span processor that batches sampled spans and exports them over OTLP/HTTP protobuf,
- * encoding spans shortly after they end; `options` tune the transport (`streamBody`) and fake
- * time in tests.
+ * encoding spans shortly after they end; `options` are its exporter's (createOtlpSpanExporter()),
+ * and its health goes to the same `health`.
  */
 export function createOtlpProtobufSpanProcessor(
   config: OtlpExporterConfig,
@@ -337,8 +337,8 @@ export function createOtlpProtobufSpanProcessor(
 
 /**
  * A log record processor that batches log records and exports them over OTLP/HTTP protobuf,
- * encoding records shortly after they are emitted; `options` tune the transport (`streamBody`)
- * and fake time in tests.
+ * encoding records shortly after they are emitted; `options` are its exporter's
+ * (createOtlpSpanExporter()), and its health goes to the same `health`.
  */
 export function createOtlpProtobufLogRecordProcessor(
   config: OtlpExporterConfig,

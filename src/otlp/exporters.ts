@@ -368,7 +368,10 @@ class OtlpHttpExporter<Items> {
   }
 }
 
-/** An OTLP/HTTP span exporter; `options` tune the transport (`streamBody`) and fake time in tests. */
+/**
+ * An OTLP/HTTP span exporter with an outage buffer; `options` bound and share it (`budget`),
+ * report its health (`health`), tune the transport (`streamBody`) and fake time in tests.
+ */
 export function createOtlpSpanExporter(config: OtlpExporterConfig, options: OtlpExporterOptions = {}): SpanExporter {
   const exporter = new OtlpHttpExporter(TRACES, config, options);
   return {
@@ -401,8 +404,8 @@ export function selectTemporality(
 }
 
 /**
- * An OTLP/HTTP metric exporter with the temporality `temporality` asks for; `options` tune the
- * transport (`streamBody`) and fake time in tests.
+ * An OTLP/HTTP metric exporter with the temporality `temporality` asks for, and an outage
+ * buffer; `options` as for createOtlpSpanExporter().
  */
 export function createOtlpMetricExporter(
   config: OtlpExporterConfig,
@@ -418,7 +421,7 @@ export function createOtlpMetricExporter(
   };
 }
 
-/** An OTLP/HTTP log record exporter; `options` tune the transport (`streamBody`) and fake time in tests. */
+/** An OTLP/HTTP log record exporter with an outage buffer; `options` as for createOtlpSpanExporter(). */
 export function createOtlpLogExporter(
   config: OtlpExporterConfig,
   options: OtlpExporterOptions = {},

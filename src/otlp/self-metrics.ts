@@ -5,7 +5,7 @@
  * counts; the instruments are asynchronous and read them when the service's metrics are
  * collected, so that a request pays nothing for them.
  */
-import type { Attributes, MeterProvider, ObservableResult } from '@opentelemetry/api';
+import { type Attributes, type MeterProvider, type ObservableResult, ValueType } from '@opentelemetry/api';
 import { ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentelemetry/semantic-conventions';
 import { VERSION } from '../version.ts';
 
@@ -154,11 +154,13 @@ class Health implements OtlpHealth {
       if (exporters.length > 0) {
         const inflight = meter.createObservableUpDownCounter(`otel.sdk.exporter.${item}.inflight`, {
           unit,
+          valueType: ValueType.INT,
           description:
             `The number of ${plural} which were passed to the exporter, but that have not been exported yet (neither successful, nor failed).`,
         });
         const exported = meter.createObservableCounter(`otel.sdk.exporter.${item}.exported`, {
           unit,
+          valueType: ValueType.INT,
           description: `The number of ${plural} for which the export has finished, either successful or failed.`,
         });
         inflight.addCallback((result) => {
@@ -171,15 +173,18 @@ class Health implements OtlpHealth {
         const prefix = `otel.sdk.processor.${item}`;
         const size = meter.createObservableUpDownCounter(`${prefix}.queue.size`, {
           unit,
+          valueType: ValueType.INT,
           description: `The number of ${plural} in the queue of a given instance of an SDK ${processorKind}.`,
         });
         const capacity = meter.createObservableUpDownCounter(`${prefix}.queue.capacity`, {
           unit,
+          valueType: ValueType.INT,
           description:
             `The maximum number of ${plural} the queue of a given instance of an SDK ${processorKind} can hold.`,
         });
         const processed = meter.createObservableCounter(`${prefix}.processed`, {
           unit,
+          valueType: ValueType.INT,
           description: `The number of ${plural} for which the processing has finished, either successful or failed.`,
         });
         size.addCallback((result) => {

@@ -14,7 +14,7 @@ import { openSlowClients, rawRequest, reportedLoss, stoppedAfterSeconds } from '
 type Expected = number | Record<RuntimeName, number>;
 
 /** Each request, and its answer; where the runtimes differ, the reason is in docs/reliability.md. */
-const MALFORMED: { name: string; raw: string; status: Expected }[] = [
+const MALFORMED: { name: string; raw: string; status: Expected; resetOn?: RuntimeName[] }[] = [
   { name: 'HTTP/1.0 without Host', raw: 'GET /rolldice HTTP/1.0\r\n\r\n', status: 400 },
   { name: 'HTTP/1.0 keep-alive', raw: 'GET /rolldice HTTP/1.0\r\nConnection: keep-alive\r\n\r\n', status: 400 },
   { name: 'Host: a b', raw: 'GET /rolldice HTTP/1.1\r\nHost: a b\r\n\r\n', status: 400 },
@@ -27,11 +27,14 @@ const MALFORMED: { name: string; raw: string; status: Expected }[] = [
     raw: 'OPTIONS * HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n',
     status: { node: 400, bun: 400, deno: 404 },
   },
-  // Deno's HTTP server answers an oversize head 400, not 431 (deno 2.9.6).
+  // Deno's HTTP server answers an oversize head 400, not 431 (deno 2.9.6). Bun's closes the
+  // connection as soon as its 431 is written, with the rest of the header unread, so a client
+  // still sending often gets a reset instead (bun 1.4.5: 25 times in 40).
   {
     name: 'a 1 MB header value',
     raw: `GET /rolldice HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ${'a'.repeat(1 << 20)}\r\n\r\n`,
     status: { node: 431, bun: 431, deno: 400 },
+    resetOn: ['bun'],
   },
 ];
 
@@ -62,7 +65,8 @@ for (const runtime of RUNTIMES) {
         for (const round of [1, 2]) {
           for (const c of MALFORMED) {
             const answer = await rawRequest(portOf(service.url), c.raw);
-            assert.equal(answer.status, statusFor(c.status, runtime), `${c.name} (round ${round})`);
+            const reset = answer.status === undefined && answer.reset && c.resetOn?.includes(runtime);
+            if (!reset) assert.equal(answer.status, statusFor(c.status, runtime), `${c.name} (round ${round})`);
             assert.ok(answer.millis < 1_000, `${c.name}: answered after ${Math.round(answer.millis)} ms`);
           }
         }

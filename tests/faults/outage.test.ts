@@ -63,6 +63,13 @@ for (const runtime of RUNTIMES) {
         });
         assert.deepEqual(lost, { spans: 0, logs: 0, points: 0 }, service.stderr());
         assert.equal(rollsCounted(receiver), load.sent, 'dice.rolls counts every roll');
+        // The exporters' and processors' own health, exported with the service's metrics.
+        const names = new Set(receiver.metrics().map((m) => m.name));
+        for (const name of ['otel.sdk.exporter.span.exported', 'otel.sdk.exporter.log.inflight']) {
+          assert.ok(names.has(name), `${name} in ${[...names].join(', ')}`);
+        }
+        const capacity = receiver.metrics().filter((m) => m.name === 'otel.sdk.processor.span.queue.capacity').at(-1);
+        assert.equal(Number(capacity?.sum?.dataPoints?.[0]?.asInt), 2048, 'an integer count');
       } finally {
         service.signal('SIGKILL');
         await receiver.close();

@@ -34,9 +34,9 @@ async function roundTrip(lines: HeaderLines): Promise<Outcome> {
   const outgoing: Headers[] = [];
   const app = createApp(telemetry, {
     upstream: 'http://upstream.test:8080',
-    fetch: (async (_input: RequestInfo | URL, init?: RequestInit) => {
+    fetch: ((_input: RequestInfo | URL, init?: RequestInit) => {
       outgoing.push(new Headers(init?.headers));
-      return new Response('4\n');
+      return Promise.resolve(new Response('4\n'));
     }) as typeof fetch,
   });
   const response = await app(new Request('http://localhost:8080/rolldice/Alice', { headers: new Headers(lines) }));
@@ -290,9 +290,9 @@ async function injected(spanContext: SpanContext | undefined, suppress = false):
   const tracedFetch = createInstrumentedFetch({
     tracerProvider: new ProxyTracerProvider(), // no SDK: the active context is sent on as it is
     propagator: createW3CPropagator(),
-    fetch: (async (_input: RequestInfo | URL, init?: RequestInit) => {
+    fetch: ((_input: RequestInfo | URL, init?: RequestInit) => {
       sent = new Headers(init?.headers);
-      return new Response('ok');
+      return Promise.resolve(new Response('ok'));
     }) as typeof fetch,
   });
   let active = spanContext === undefined ? ROOT_CONTEXT : trace.setSpanContext(ROOT_CONTEXT, spanContext);

@@ -84,7 +84,8 @@ export {
   createOtlpSpanExporter,
   type OtlpExporterOptions,
 } from './src/otlp/exporters.ts';
-export type { RetryOptions } from './src/otlp/retrying-transport.ts';
+export type { BackoffOptions as RetryOptions, DeliveryBudget } from './src/otlp/delivery.ts';
+export { createDeliveryBudget } from './src/otlp/delivery.ts';
 export type { CancelTimer } from './src/otlp/loss-reporter.ts';
 export {
   createOtlpProtobufLogRecordProcessor,

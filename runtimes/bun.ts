@@ -2,7 +2,15 @@
  * The Bun adapter: serves the dice service with `Bun.serve`. Started with `bun run start`.
  */
 import { consoleOutput, TelemetryConflictError } from '../mod.ts';
-import { createGracefulShutdown, listeningUrl, type Service, startService } from '../src/service/mod.ts';
+import {
+  badRequest,
+  checkHost,
+  createBadRequestLog,
+  createGracefulShutdown,
+  listeningUrl,
+  type Service,
+  startService,
+} from '../src/service/mod.ts';
 
 let service: Service;
 try {
@@ -19,14 +27,24 @@ try {
   process.exit(1);
 }
 const { port, hostname } = service.config;
+const logBadRequest = createBadRequestLog((line) => console.error(line));
 
 function serve(hostname: string): ReturnType<typeof Bun.serve> {
   return Bun.serve({
     port,
     hostname,
-    // Bun's only server timeout: seconds a connection may stay idle (the seed's write timeout).
-    idleTimeout: 10,
+    // Bun's one server timeout, for connections idle between requests (a request that is still
+    // arriving is closed after Bun's own 10 s, whatever this says): 65 s, longer than the 60 s
+    // after which common proxies close theirs, so that the proxy closes first
+    // (docs/reliability.md).
+    idleTimeout: 65,
     fetch(request, server) {
+      // Bun hands on a request with no or an invalid Host, with a URL made of it.
+      const hostProblem = checkHost(request.headers.get('host'));
+      if (hostProblem !== undefined) {
+        logBadRequest(hostProblem);
+        return badRequest(hostProblem);
+      }
       const address = server.requestIP(request);
       return service.fetch(request, { clientAddress: address?.address, clientPort: address?.port });
     },
@@ -54,8 +72,20 @@ function serveAnywhere(): ReturnType<typeof Bun.serve> {
   }
 }
 
+/**
+ * Stops accepting, waits for the requests in flight, then closes every connection left: idle
+ * keep-alive ones and requests still arriving, which stop() alone would wait for.
+ */
+async function stopServer(): Promise<void> {
+  const stopped = server.stop();
+  while (server.pendingRequests > 0) await new Promise((resolve) => setTimeout(resolve, 20));
+  await server.stop(true);
+  await stopped;
+}
+
 const onSignal = createGracefulShutdown({
-  stopServer: () => server.stop(),
+  stopServer,
+  flushTimeoutMillis: service.config.telemetry.delivery.shutdownFlushMillis,
   shutdownTelemetry: () => service.telemetry.shutdown(),
   // Exit once what was printed has reached stdout (a pipe may still hold some).
   exit: (code) => process.stdout.write('', () => process.exit(code)),

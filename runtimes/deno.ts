@@ -2,7 +2,15 @@
  * The Deno adapter: serves the dice service with `Deno.serve`. Started with `deno task start`.
  */
 import { consoleOutput, TelemetryConflictError } from '../mod.ts';
-import { createGracefulShutdown, listeningUrl, type Service, startService } from '../src/service/mod.ts';
+import {
+  badRequest,
+  checkHost,
+  createBadRequestLog,
+  createGracefulShutdown,
+  listeningUrl,
+  type Service,
+  startService,
+} from '../src/service/mod.ts';
 
 // Reads each variable on demand: `Deno.env.toObject()` would need access to the whole
 // environment, where the start task grants only PORT, HOST, OTEL_* and ROLLDICE_*.
@@ -25,6 +33,7 @@ try {
   Deno.exit(1);
 }
 const { port, hostname } = service.config;
+const logBadRequest = createBadRequestLog((line) => console.error(line));
 
 function serve(hostname: string): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve(
@@ -34,8 +43,16 @@ function serve(hostname: string): Deno.HttpServer<Deno.NetAddr> {
       onListen: ({ port }) =>
         console.error(`rolldice: listening on ${listeningUrl(hostname, port)} (deno ${Deno.version.deno})`),
     },
-    (request, info) =>
-      service.fetch(request, { clientAddress: info.remoteAddr.hostname, clientPort: info.remoteAddr.port }),
+    (request, info) => {
+      // Deno hands on a request with no or an invalid Host, with a URL made of it; Deno.serve
+      // has no read or idle timeouts to set (denoland/deno#3515, docs/reliability.md).
+      const hostProblem = checkHost(request.headers.get('host'));
+      if (hostProblem !== undefined) {
+        logBadRequest(hostProblem);
+        return badRequest(hostProblem);
+      }
+      return service.fetch(request, { clientAddress: info.remoteAddr.hostname, clientPort: info.remoteAddr.port });
+    },
   );
 }
 
@@ -59,7 +76,9 @@ function serveAnywhere(): Deno.HttpServer<Deno.NetAddr> {
 }
 
 const onSignal = createGracefulShutdown({
+  // Waits for the requests in flight; idle and half-sent connections do not hold it.
   stopServer: () => server.shutdown(),
+  flushTimeoutMillis: service.config.telemetry.delivery.shutdownFlushMillis,
   shutdownTelemetry: () => service.telemetry.shutdown(),
   exit: (code) => Deno.exit(code),
   log: (message) => console.error(message),

@@ -75,6 +75,20 @@ export interface ResolvedConfig {
     otlp: OtlpExporterConfig;
     batch: BatchConfig;
   };
+  /** How OTLP exports ride out a collector's outage and a shutdown: this project's variables, not the spec's. */
+  delivery: {
+    /**
+     * `ROLLDICE_OTLP_BUFFER_BYTES`: the most encoded telemetry (bytes as sent) the OTLP
+     * exporters of every signal together hold for a collector that does not take it; past it,
+     * the oldest is dropped and counted. @default 33554432 (32 MiB)
+     */
+    bufferBytes: number;
+    /**
+     * `ROLLDICE_SHUTDOWN_FLUSH_TIMEOUT`: the longest `shutdown()` spends delivering what is
+     * held, in milliseconds, before counting the rest as lost; 0 means no limit. @default 5000
+     */
+    shutdownFlushMillis: number;
+  };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -86,6 +100,9 @@ type Parsed<T> = { value: T; problem?: string } | { value?: undefined; problem: 
 type Parser<T> = (text: string) => Parsed<T>;
 
 const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
+/** Holds a 60 s outage at 250 requests/s of the dice service three times over (src/otlp/exporters.ts). */
+const DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024;
+const DEFAULT_SHUTDOWN_FLUSH_MILLIS = 5_000;
 /**
  * The largest integer the specification asks implementations to accept (2³¹ − 1). It is also
  * the longest delay `setTimeout` takes, which makes it the "indefinite" of a zero timeout.
@@ -108,7 +125,8 @@ const EXPORTER_HINTS: Readonly<Record<string, string>> = {
 
 /**
  * Reads the standard `OTEL_*` variables (the OpenTelemetry specification's "Environment
- * Variable Specification" and OTLP exporter configuration) into a resolved configuration.
+ * Variable Specification" and OTLP exporter configuration), and the project's
+ * `ROLLDICE_OTLP_BUFFER_BYTES` and `ROLLDICE_SHUTDOWN_FLUSH_TIMEOUT`, into a resolved configuration.
  * Pure: reads only `env`. Never throws: an invalid value gets one `warn` naming the variable,
  * the value and what is used instead, and is then ignored as if unset, as the spec asks; a
  * signal's own OTLP variable that is invalid thus gives way to the general one. Empty values
@@ -245,6 +263,10 @@ export function parseConfig(env: Env, warn: Warn): ResolvedConfig {
       exporters: exporters('logs', logs.endpointConfigured),
       otlp: logs.config,
       batch: batch('OTEL_BLRP', 1_000),
+    },
+    delivery: {
+      bufferBytes: setting('ROLLDICE_OTLP_BUFFER_BYTES', integer(0), DEFAULT_BUFFER_BYTES),
+      shutdownFlushMillis: setting('ROLLDICE_SHUTDOWN_FLUSH_TIMEOUT', timeout, DEFAULT_SHUTDOWN_FLUSH_MILLIS),
     },
   };
 }

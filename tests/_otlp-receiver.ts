@@ -2,8 +2,10 @@
  * An in-process OTLP/HTTP receiver on a loopback port, for tests on Node, Deno and Bun.
  * It records every request (decoded to canonical OTLP/JSON, see `_otlp-decode.ts`) and
  * answers as a collector would, or as a test's `respond()` says: an error status, a
- * request that never gets an answer, or a dropped connection.
+ * request that never gets an answer, or a dropped connection; `down()` and `up()` make it go
+ * away and come back on the same port.
  */
+// deno-lint-ignore-file no-explicit-any -- the decoded OTLP documents are JSON of any shape
 import { Buffer } from 'node:buffer';
 import http from 'node:http';
 import type { Socket } from 'node:net';
@@ -69,6 +71,13 @@ export interface OtlpReceiver {
   metrics(): FlatMetric[];
   /** Ends hanging requests and open connections, then stops listening. */
   close(): Promise<void>;
+  /**
+   * A collector that goes away: stops listening and drops every connection, hanging requests
+   * included, so that new ones are refused. `up()` listens again on the same port, with the
+   * requests recorded so far kept.
+   */
+  down(): Promise<void>;
+  up(): Promise<void>;
 }
 
 const PROTOBUF = 'application/x-protobuf';
@@ -312,6 +321,18 @@ export async function startOtlpReceiver(options: { port?: number } = {}): Promis
       for (const socket of sockets) socket.destroy();
       server.closeAllConnections?.();
       await closed;
+    },
+    down() {
+      return receiver.close();
+    },
+    up() {
+      return new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(address.port, '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
     },
   };
   return receiver;

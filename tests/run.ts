@@ -6,10 +6,11 @@
  * Every check counts as a test. Ends with one line `N passed, N failed[, N skipped]` and exits
  * non-zero on any failure; a failure's details are printed where it is reported.
  *
- * Then the packed tarball in a throwaway app on each runtime (tests/consumer/) and the real
+ * Then the fault suite (tests/faults/: each runtime's service against a failing collector and
+ * misbehaving clients), the packed tarball in a throwaway app on each runtime (tests/consumer/) and the real
  * OpenTelemetry Collector and Zipkin (tests/real/, built or reused by `npm run prepare:real`).
  *
- * Options: `--runtime=node,deno,bun` (the unit suites to run), `--suite=check,unit,e2e,consumer,real`,
+ * Options: `--runtime=node,deno,bun` (the unit suites to run), `--suite=check,unit,e2e,faults,consumer,real`,
  * `--grep=text` (only the tests and checks whose name contains text).
  */
 import { spawn } from 'node:child_process';
@@ -43,7 +44,7 @@ function option(name: string): string | undefined {
 
 const grep = option('grep') ?? '';
 const runtimes = (option('runtime') ?? 'node,deno,bun').split(',') as RuntimeName[];
-const suites = (option('suite') ?? 'check,unit,e2e,consumer,real').split(',');
+const suites = (option('suite') ?? 'check,unit,e2e,faults,consumer,real').split(',');
 const scratch = mkdtempSync(join(tmpdir(), 'rolldice-test-'));
 
 function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
@@ -168,7 +169,7 @@ const UNIT_RUNNERS: Record<RuntimeName, (junit: string) => { command: string; ar
 };
 
 // The suites run by Node's runner, one after another, each a folder of tests/.
-const NODE_SUITES = ['e2e', 'consumer', 'real'] as const;
+const NODE_SUITES = ['e2e', 'faults', 'consumer', 'real'] as const;
 
 const nodeRunner = (folder: string) => (junit: string) => ({
   command: process.execPath,

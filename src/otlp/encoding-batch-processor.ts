@@ -7,7 +7,9 @@
  * most maxQueueSize items, beyond which new ones are dropped and reported; a batch of
  * maxExportBatchSize exported as soon as it is full, or scheduledDelayMillis after its first
  * item; one export at a time, given up on after exportTimeoutMillis; forceFlush exports what
- * was queued when it was called; shutdown flushes, then shuts the exporter down.
+ * was queued when it was called; shutdown flushes, then shuts the exporter down. They report
+ * their queue and what they processed as the semantic conventions' `otel.sdk.processor.*`
+ * metrics (self-metrics.ts).
  *
  * Why not the SDK's BatchSpanProcessor and BatchLogRecordProcessor in front of the OTLP
  * exporter: those keep every span and log record alive until its batch is serialized, so
@@ -32,6 +34,7 @@ import {
   type OtlpExporterOptions,
 } from './exporters.ts';
 import { encodeLogRecord, encodeResource, encodeScope, encodeSpan, ProtoWriter } from './protobuf-encoding.ts';
+import type { ProcessorTally } from './self-metrics.ts';
 
 const LEN = 2;
 
@@ -181,6 +184,7 @@ class EncodingBatchProcessor<Item extends Encodable> {
   #doneCount = 0;
   #waiters: { until: number; resolve: () => void }[] = [];
   #shutdown: Promise<void> | undefined;
+  #tally: ProcessorTally | undefined;
 
   constructor(
     signal: 'traces' | 'logs',
@@ -193,11 +197,21 @@ class EncodingBatchProcessor<Item extends Encodable> {
     this.#exporter = createEncodedOtlpExporter(signal, exporterConfig, options);
     this.#config = config;
     this.#plural = signal === 'traces' ? 'spans' : 'log records';
+    this.#tally = options.health?.processor(
+      signal,
+      signal === 'traces' ? 'batching_span_processor' : 'batching_log_processor',
+      config.maxQueueSize,
+      () => this.#queued,
+    );
   }
 
   add(item: Item): void {
-    if (this.#shutdown) return;
+    if (this.#shutdown) {
+      this.#tally?.failed(1, 'already_shutdown');
+      return;
+    }
     if (this.#queued >= this.#config.maxQueueSize) {
+      this.#tally?.failed(1, 'queue_full');
       this.#exporter.recordLoss(
         1,
         `the queue of ${this.#config.maxQueueSize} ${this.#plural} waiting for export was full`,
@@ -228,6 +242,7 @@ class EncodingBatchProcessor<Item extends Encodable> {
         this.#encoder.add(item);
       } catch (error) {
         this.#queued--;
+        this.#tally?.failed(1, 'encoding_failed');
         this.#exporter.recordLoss(1, `it could not be encoded: ${reasonOf(error)}`);
       }
     }
@@ -246,7 +261,12 @@ class EncodingBatchProcessor<Item extends Encodable> {
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
       try {
-        await this.forceFlush();
+        // Everything to the exporter, whose shutdown delivers it within its own time: its
+        // forceFlush() first would take the export timeout on top.
+        this.#seal();
+        const until = this.#sealedCount;
+        this.#next();
+        if (this.#doneCount < until) await new Promise<void>((resolve) => this.#waiters.push({ until, resolve }));
       } finally {
         await this.#exporter.shutdown();
       }
@@ -270,6 +290,7 @@ class EncodingBatchProcessor<Item extends Encodable> {
     const batch = this.#sealed.shift();
     if (batch === undefined) return;
     this.#queued -= batch.count;
+    this.#tally?.processed(batch.count);
     this.#exporting = true;
     let finished = false;
     const finish = () => {
@@ -294,8 +315,8 @@ class EncodingBatchProcessor<Item extends Encodable> {
 
 /**
  * A span processor that batches sampled spans and exports them over OTLP/HTTP protobuf,
- * encoding spans shortly after they end; `options` tune the transport (`streamBody`) and fake
- * time in tests.
+ * encoding spans shortly after they end; `options` are its exporter's (createOtlpSpanExporter()),
+ * and its health goes to the same `health`.
  */
 export function createOtlpProtobufSpanProcessor(
   config: OtlpExporterConfig,
@@ -316,8 +337,8 @@ export function createOtlpProtobufSpanProcessor(
 
 /**
  * A log record processor that batches log records and exports them over OTLP/HTTP protobuf,
- * encoding records shortly after they are emitted; `options` tune the transport (`streamBody`)
- * and fake time in tests.
+ * encoding records shortly after they are emitted; `options` are its exporter's
+ * (createOtlpSpanExporter()), and its health goes to the same `health`.
  */
 export function createOtlpProtobufLogRecordProcessor(
   config: OtlpExporterConfig,

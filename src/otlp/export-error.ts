@@ -1,16 +1,20 @@
-/** Why an export failed, as values the loss report can word. */
+/** Why an export failed, as values the loss report and the SDK's own metrics can word. */
 
 /** An error whose `reason` completes "Dropped 3 spans: …" in the loss report. */
 export interface ExportError extends Error {
   reason: string;
-  /** The attempt ran out of the time it was given, rather than being refused. */
-  timedOut?: boolean;
+  /**
+   * A low-cardinality cause for `error.type` on `otel.sdk.exporter.*.exported`: an HTTP
+   * status code (`503`), `timeout`, `connection_failed`, `rejected`, `buffer_full`, `shutdown`.
+   */
+  errorType: string;
 }
 
-export function exportError(reason: string, cause?: unknown): ExportError {
+export function exportError(reason: string, errorType: string, cause?: unknown): ExportError {
   const message = reason.charAt(0).toUpperCase() + reason.slice(1);
   const error = new Error(message, cause === undefined ? undefined : { cause }) as ExportError;
   error.reason = reason;
+  error.errorType = errorType;
   return error;
 }
 
@@ -21,4 +25,10 @@ export function reasonOf(error: unknown): string {
     return typeof reason === 'string' ? reason : error.message;
   }
   return String(error);
+}
+
+/** The `error.type` of an export failure; `_OTHER` when it does not say. */
+export function errorTypeOf(error: unknown): string {
+  const type = (error as Partial<ExportError> | undefined)?.errorType;
+  return typeof type === 'string' ? type : '_OTHER';
 }

@@ -3,36 +3,28 @@
  *
  * The official serializers from otlp-transformer encode the requests, so the bytes are those
  * of the official exporters; spans and log records in protobuf arrive already encoded, with
- * the same bytes, from the encoding batch processors (encoding-batch-processor.ts).
- * otlp-exporter-base's network export delegate does the export plumbing (serialize, send,
- * track what is in flight, flush); this module adds what it lacks: a fetch transport with gzip,
- * a retry layer bounded by the export deadline, a cap on exports in flight that says what it
- * dropped, loss accounting, and a shutdown that is bounded and idempotent.
+ * the same bytes, from the encoding batch processors (encoding-batch-processor.ts). Each
+ * exporter hands its requests to an outage buffer (delivery.ts), which sends them in order,
+ * retries what the collector could not take and holds it through an outage: `export()`
+ * reports success once a request is held for delivery, and the exporter counts, reports and
+ * measures every item it could not deliver. `forceFlush()` waits for delivery at most the
+ * export timeout; `shutdown()` at most its own time, then counts what is left as lost.
  */
 import { diag } from '@opentelemetry/api';
 import { type ExportResult, ExportResultCode } from '@opentelemetry/core';
 import {
-  createOtlpNetworkExportDelegate,
-  ExporterMetrics,
-  type IExporterTransport,
-  type IOtlpExportDelegate,
-} from '@opentelemetry/otlp-exporter-base';
-import {
-  type IExporterMetricsHelper,
   type ISerializer,
   JsonLogsSerializer,
   JsonMetricsSerializer,
   JsonTraceSerializer,
-  LogsExporterMetricsHelper,
-  MetricsExporterMetricsHelper,
   ProtobufLogsSerializer,
   ProtobufMetricsSerializer,
   ProtobufTraceSerializer,
-  TraceExporterMetricsHelper,
 } from '@opentelemetry/otlp-transformer';
 import type { LogRecordExporter, ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
   AggregationTemporality,
+  type DataPoint,
   InstrumentType,
   type PushMetricExporter,
   type ResourceMetrics,
@@ -41,10 +33,17 @@ import type { ReadableSpan, SpanExporter } from '@opentelemetry/sdk-trace';
 import type { OtlpExporterConfig, TemporalityPreference } from '../config.ts';
 import { USER_AGENT } from '../version.ts';
 import { createFetchTransport, type FetchTransport } from './fetch-transport.ts';
-import { exportError, reasonOf } from './export-error.ts';
-import { settlesWithin } from '../deadline.ts';
+import { errorTypeOf, type ExportError, exportError, reasonOf } from './export-error.ts';
+import {
+  type BackoffOptions,
+  createDeliveryBudget,
+  createDeliveryQueue,
+  type DeliveryBudget,
+  type DeliveryQueue,
+} from './delivery.ts';
 import { type CancelTimer, createLossReporter, type LossReporter } from './loss-reporter.ts';
-import { createRetryingTransport, type RetryOptions } from './retrying-transport.ts';
+import type { ExporterTally, OtlpHealth, TelemetrySignal } from './self-metrics.ts';
+import { LostAtShutdownError } from './shutdown-loss.ts';
 
 /**
  * The version of @opentelemetry/otlp-transformer, whose serializers make the requests; the
@@ -60,18 +59,36 @@ export const OTLP_TRANSFORMER_VERSION = '0.301.1';
 export const OTLP_USER_AGENT = USER_AGENT;
 
 /**
- * At most this many exports in flight per exporter; a further one fails at once and is
- * counted as dropped, as in the official delegate, instead of queueing: a queue here would
- * grow without bound behind a dead collector (a SimpleSpanProcessor exports every span).
- * The batch processors export one batch at a time, and at most queue / batch size + 1
- * (5 by default) during forceFlush, so 8 leaves room without holding much memory.
+ * Requests in flight per exporter while the collector answers; the others wait their turn in
+ * the outage buffer. The batch processors hand over one batch at a time, so 4 keeps up with
+ * a collector that takes a while to answer without sending much that may have to be sent again.
  */
-export const DEFAULT_CONCURRENCY_LIMIT = 8;
+export const DEFAULT_CONCURRENCY_LIMIT = 4;
+
+/**
+ * The outage buffer's default bound, for every signal together: 32 MiB of encoded requests.
+ * The dice service sends about 670 bytes of protobuf a request (560 of spans, 110 of log
+ * records, next to nothing of metrics; OTLP/JSON about 1 810), so this holds a 60 s outage at
+ * 250 requests/s three times over in protobuf, and in JSON with a fifth to spare.
+ */
+export const DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024;
 
 /** Knobs for tests and embedders; the defaults follow the spec and the official exporters. */
-export interface OtlpExporterOptions extends RetryOptions {
-  /** @default DEFAULT_CONCURRENCY_LIMIT */
+export interface OtlpExporterOptions extends BackoffOptions {
+  /** Requests in flight while the collector answers. @default DEFAULT_CONCURRENCY_LIMIT */
   concurrencyLimit?: number;
+  /**
+   * The bound on what the exporter holds for delivery; share one between exporters to bound
+   * them together. @default a budget of DEFAULT_BUFFER_BYTES of the exporter's own
+   */
+  budget?: DeliveryBudget;
+  /**
+   * How long `shutdown()` keeps delivering what is held before counting it as lost.
+   * @default the export timeout (`timeoutMillis` of the exporter's configuration)
+   */
+  shutdownTimeoutMillis?: number;
+  /** Where the exporter reports its health, for the `otel.sdk.exporter.*` metrics. */
+  health?: OtlpHealth;
   /**
    * Send each request to fetch as a one-chunk stream with its length (the fetch transport's
    * `streamBody`: cheaper on Node). @default false
@@ -79,7 +96,9 @@ export interface OtlpExporterOptions extends RetryOptions {
   streamBody?: boolean;
   /** How often dropped items are reported at most. @default 10000 */
   lossReportIntervalMillis?: number;
-  /** For the loss report, with `now`: a fake clock in tests. */
+  /** A monotonic clock in milliseconds, with `setTimer`: a fake clock in tests. */
+  now?: () => number;
+  /** Starts a one-shot timer for pauses, flushes and loss reports. */
   setTimer?: (callback: () => void, millis: number) => CancelTimer;
   /** Replaces `diag.warn` for loss reports. */
   reportLoss?: (message: string) => void;
@@ -95,36 +114,48 @@ interface PartialSuccess {
 }
 
 interface Signal<Items> {
+  name: TelemetrySignal;
   noun: readonly [singular: string, plural: string];
-  /** The `otel.component.type` of the official exporters, for ExporterMetrics. */
+  /** The `otel.component.type` of the official exporters. */
   componentType: { protobuf: string; json: string };
   serializers: { protobuf: ISerializer<Items, unknown>; json: ISerializer<Items, unknown> };
-  metricsHelper: IExporterMetricsHelper<Items>;
+  countItems(items: Items): number;
   /** The `Export*PartialSuccess` field that counts rejected items. */
   rejectedField: string;
 }
 
+function countDataPoints(metrics: ResourceMetrics): number {
+  let points = 0;
+  for (const scope of metrics.scopeMetrics) {
+    for (const metric of scope.metrics) points += (metric.dataPoints as DataPoint<unknown>[]).length;
+  }
+  return points;
+}
+
 const TRACES: Signal<ReadableSpan[]> = {
+  name: 'traces',
   noun: ['span', 'spans'],
   componentType: { protobuf: 'otlp_http_span_exporter', json: 'otlp_http_json_span_exporter' },
   serializers: { protobuf: ProtobufTraceSerializer, json: JsonTraceSerializer },
-  metricsHelper: TraceExporterMetricsHelper,
+  countItems: (spans) => spans.length,
   rejectedField: 'rejectedSpans',
 };
 
 const METRICS: Signal<ResourceMetrics> = {
+  name: 'metrics',
   noun: ['metric data point', 'metric data points'],
   componentType: { protobuf: 'otlp_http_metric_exporter', json: 'otlp_http_json_metric_exporter' },
   serializers: { protobuf: ProtobufMetricsSerializer, json: JsonMetricsSerializer },
-  metricsHelper: MetricsExporterMetricsHelper,
+  countItems: countDataPoints,
   rejectedField: 'rejectedDataPoints',
 };
 
 const LOGS: Signal<ReadableLogRecord[]> = {
+  name: 'logs',
   noun: ['log record', 'log records'],
   componentType: { protobuf: 'otlp_http_log_exporter', json: 'otlp_http_json_log_exporter' },
   serializers: { protobuf: ProtobufLogsSerializer, json: JsonLogsSerializer },
-  metricsHelper: LogsExporterMetricsHelper,
+  countItems: (records) => records.length,
   rejectedField: 'rejectedLogRecords',
 };
 
@@ -140,32 +171,38 @@ function encodedSignal(signal: Signal<ReadableSpan[]> | Signal<ReadableLogRecord
     serializeRequest: (batch) => batch.bytes,
     deserializeResponse: (body) => signal.serializers.protobuf.deserializeResponse(body),
   };
-  return {
-    ...signal,
-    serializers: { protobuf: passThrough, json: passThrough },
-    metricsHelper: { name: signal.metricsHelper.name, countItems: (batch) => batch.count },
-  };
+  return { ...signal, serializers: { protobuf: passThrough, json: passThrough }, countItems: (batch) => batch.count };
+}
+
+/** A view over much more memory than it shows would hold all of it: such requests are copied. */
+function compact(bytes: Uint8Array): Uint8Array {
+  return bytes.buffer.byteLength > bytes.byteLength * 1.25 + 1024 ? bytes.slice() : bytes;
 }
 
 class OtlpHttpExporter<Items> {
-  #delegate: IOtlpExportDelegate<Items>;
-  #transport: IExporterTransport;
+  #signal: Signal<Items>;
+  #serializer: ISerializer<Items, unknown>;
+  #transport: FetchTransport;
+  #queue: DeliveryQueue;
   #endpoint: string;
   #losses: LossReporter;
-  #countItems: (items: Items) => number;
-  #concurrencyLimit: number;
+  #tally: ExporterTally | undefined;
   #timeoutMillis: number;
-  #inFlight = 0;
-  /** Exports accepted by export() whose serialization has not started yet. */
-  #starting = new Set<Promise<void>>();
+  #shutdownTimeoutMillis: number;
+  /** Requests being serialized and compressed, in order, before the queue takes them. */
+  #preparing: Promise<void> = Promise.resolve();
+  /** Items exported but not yet in the queue. */
+  #preparingItems = 0;
+  #lostAtShutdown = 0;
+  #shutdownReason: ExportError | undefined;
   #shutdown: Promise<void> | undefined;
 
   constructor(signal: Signal<Items>, config: OtlpExporterConfig, options: OtlpExporterOptions) {
     const json = config.protocol === 'http/json';
-    const serializer = json ? signal.serializers.json : signal.serializers.protobuf;
-    this.#concurrencyLimit = options.concurrencyLimit ?? DEFAULT_CONCURRENCY_LIMIT;
+    this.#signal = signal;
+    this.#serializer = json ? signal.serializers.json : signal.serializers.protobuf;
     this.#timeoutMillis = config.timeoutMillis;
-    this.#countItems = signal.metricsHelper.countItems;
+    this.#shutdownTimeoutMillis = options.shutdownTimeoutMillis ?? config.timeoutMillis;
     this.#losses = createLossReporter({
       noun: signal.noun,
       intervalMillis: options.lossReportIntervalMillis,
@@ -173,7 +210,7 @@ class OtlpHttpExporter<Items> {
       setTimer: options.setTimer,
       report: options.reportLoss,
     });
-    const fetchTransport: FetchTransport = createFetchTransport({
+    this.#transport = createFetchTransport({
       url: config.url,
       contentType: json ? 'application/json' : 'application/x-protobuf',
       headers: config.headers,
@@ -181,97 +218,112 @@ class OtlpHttpExporter<Items> {
       userAgent: OTLP_USER_AGENT,
       streamBody: options.streamBody,
       fetch: options.fetch,
-      // Read here rather than by the delegate, whose warning names neither endpoint nor signal.
-      onSuccessBody: (body) => this.#onPartialSuccess(serializer.deserializeResponse(body), signal),
     });
-    this.#endpoint = fetchTransport.endpoint;
-    this.#transport = createRetryingTransport(fetchTransport, options);
-    this.#delegate = createOtlpNetworkExportDelegate(
-      // `#inFlight` is the bound: it is released as the callback runs, the delegate's own count
-      // a microtask later, so its limit would refuse an export made from the callback.
-      {
-        timeoutMillis: config.timeoutMillis,
-        concurrencyLimit: Number.POSITIVE_INFINITY,
-        compression: config.compression,
-      },
-      serializer,
-      // Without a MeterProvider it records nothing; the delegate requires one.
-      new ExporterMetrics({
-        componentType: json ? signal.componentType.json : signal.componentType.protobuf,
-        metricsHelper: signal.metricsHelper,
-        url: fetchTransport.endpoint,
-        meterProvider: undefined,
-        responseAttributesFromError: () => ({}),
-      }),
-      this.#transport,
+    this.#endpoint = this.#transport.endpoint;
+    this.#queue = createDeliveryQueue({
+      ...options,
+      send: (body, timeoutMillis, signal) => this.#transport.send(body, timeoutMillis, signal),
+      abort: () => this.#transport.shutdown(),
+      budget: options.budget ?? createDeliveryBudget(DEFAULT_BUFFER_BYTES),
+      // The spec's "maximum time the OTLP exporter will wait for each batch export", per request.
+      attemptTimeoutMillis: config.timeoutMillis,
+      concurrency: options.concurrencyLimit ?? DEFAULT_CONCURRENCY_LIMIT,
+      endpoint: this.#endpoint,
+      onDelivered: (batch, data) => this.#onDelivered(batch.count, data),
+      onLost: (batch, error, atClose) => this.#lose(batch.count, error, atClose),
+    });
+    this.#tally = options.health?.exporter(
+      signal.name,
+      json ? signal.componentType.json : signal.componentType.protobuf,
+      this.#endpoint,
+      () => this.heldItems,
     );
   }
 
   export(items: Items, done: (result: ExportResult) => void): void {
     let count: number;
     try {
-      count = this.#countItems(items);
+      count = this.#signal.countItems(items);
     } catch (error) {
       done({
         code: ExportResultCode.FAILED,
-        error: exportError(`cannot count the items to export: ${reasonOf(error)}`),
+        error: exportError(`cannot count the items to export: ${reasonOf(error)}`, 'invalid_data'),
       });
       return;
     }
-    if (this.#shutdown) return this.#fail(count, `the exporter to ${this.#endpoint} is shut down`, done);
     // Empty envelopes SHOULD NOT be sent (opentelemetry-proto, "Empty Telemetry Envelopes").
     if (count === 0) return done({ code: ExportResultCode.SUCCESS });
-    if (this.#inFlight >= this.#concurrencyLimit) {
-      return this.#fail(count, `${this.#concurrencyLimit} exports to ${this.#endpoint} were already in flight`, done);
+    if (this.#shutdown) {
+      const error = exportError(`the exporter to ${this.#endpoint} is shut down`, 'shutdown');
+      this.#lose(count, error, false);
+      return done({ code: ExportResultCode.FAILED, error });
     }
-    this.#inFlight++;
-    let settled = false;
-    const finish = (result: ExportResult) => {
-      if (settled) return;
-      settled = true;
-      this.#inFlight--;
-      if (result.code !== ExportResultCode.SUCCESS) {
-        this.#losses.record(count, reasonOf(result.error ?? 'the export failed'));
-      }
-      done(result);
-    };
     // The batch processors call export() synchronously from the span.end() or emit() that
     // filled a batch, that is, inside some request's handler: serializing 512 items there
     // (1-3 ms) would land on that request and on every one queued behind it. A task of its
     // own lets the request be answered first.
-    const started = new Promise<void>((resolve) => {
+    this.#preparingItems += count;
+    const serialized = new Promise<Uint8Array | ExportError>((resolve) => {
       setTimeout(() => {
-        this.#starting.delete(started);
-        resolve();
         try {
-          this.#delegate.export(items, finish);
+          const bytes = this.#serializer.serializeRequest(items);
+          resolve(bytes ? compact(bytes) : exportError('the serializer made nothing of them', 'serialization_failed'));
         } catch (error) {
           // The serializer threw: the items cannot be encoded, now or later.
-          finish({
-            code: ExportResultCode.FAILED,
-            error: exportError(`they cannot be serialized: ${reasonOf(error)}`, error),
-          });
+          resolve(exportError(`they cannot be serialized: ${reasonOf(error)}`, 'serialization_failed', error));
         }
       }, 0);
     });
-    this.#starting.add(started);
+    // Compression is asynchronous: the chain keeps requests in the order they were exported.
+    this.#preparing = this.#preparing.then(async () => {
+      try {
+        const data = await serialized;
+        const body = data instanceof Uint8Array ? await this.#transport.prepare(data) : data;
+        if (!(body instanceof Uint8Array)) throw body;
+        this.#preparingItems -= count;
+        // The queue counts what it cannot hold, so a refusal is only passed on here.
+        if (this.#queue.add(body, count)) done({ code: ExportResultCode.SUCCESS });
+        else done({ code: ExportResultCode.FAILED, error: exportError('the outage buffer is full', 'buffer_full') });
+      } catch (error) {
+        this.#preparingItems -= count;
+        const failure = error as ExportError;
+        this.#lose(count, failure, false);
+        done({ code: ExportResultCode.FAILED, error: failure });
+      }
+    });
   }
 
-  /** Waits for the exports not yet handed to the delegate, then for everything in flight. */
+  /** Waits for what was exported so far to be delivered, no longer than the export timeout. */
   async forceFlush(): Promise<void> {
-    while (this.#starting.size > 0) await Promise.all(this.#starting);
-    return this.#delegate.forceFlush();
+    await this.#preparing;
+    await this.#queue.flush(this.#timeoutMillis);
   }
 
-  /** Waits for the exports in flight, no longer than the export timeout, then aborts them. */
+  /**
+   * Delivers what it holds for at most its shutdown time, then gives up on the rest and
+   * rejects with a {@link LostAtShutdownError} that counts it. Idempotent.
+   */
   shutdown(): Promise<void> {
     this.#shutdown ??= (async () => {
-      await settlesWithin(this.forceFlush(), this.#timeoutMillis);
-      // Aborts what is still in flight, whose callbacks then record the loss, and stops retries.
-      await this.#delegate.shutdown();
+      await this.#preparing;
+      await this.#queue.close(this.#shutdownTimeoutMillis);
+      this.#transport.shutdown();
       this.#losses.flush();
+      if (this.#lostAtShutdown > 0) {
+        throw new LostAtShutdownError(
+          this.#signal.name,
+          this.#signal.noun,
+          this.#lostAtShutdown,
+          this.#shutdownReason?.reason ?? 'the exporter was shut down',
+        );
+      }
     })();
     return this.#shutdown;
+  }
+
+  /** Items not yet delivered nor given up: being serialized, waiting for delivery or in flight. */
+  get heldItems(): number {
+    return this.#preparingItems + this.#queue.heldItems;
   }
 
   /** Items lost before they reached the exporter, reported with its own losses. */
@@ -279,32 +331,53 @@ class OtlpHttpExporter<Items> {
     this.#losses.record(count, reason);
   }
 
-  #fail(count: number, reason: string, done: (result: ExportResult) => void): void {
-    this.#losses.record(count, reason);
-    done({ code: ExportResultCode.FAILED, error: exportError(reason) });
+  #lose(count: number, error: ExportError, atShutdown: boolean): void {
+    this.#tally?.failed(count, errorTypeOf(error));
+    if (atShutdown) {
+      // Counted in the one line shutdown() ends with, rather than reported on its own.
+      this.#lostAtShutdown += count;
+      this.#shutdownReason ??= error;
+    } else {
+      this.#losses.record(count, reasonOf(error));
+    }
   }
 
   /**
    * A 2xx may carry `partial_success`: rejected items are lost (and MUST NOT be retried), and
    * an error message with nothing rejected is a warning from the collector.
    */
-  #onPartialSuccess(response: unknown, signal: Signal<Items>): void {
-    const partial = (response as PartialSuccess | undefined)?.partialSuccess;
-    if (partial == null) return;
-    const rejected = Number(partial[signal.rejectedField] ?? 0);
-    const message = typeof partial.errorMessage === 'string' ? partial.errorMessage.trim() : '';
-    if (rejected > 0) {
-      this.#losses.record(
-        rejected,
-        `the collector at ${this.#endpoint} rejected them (partial success)${message ? `: ${message}` : ''}`,
-      );
-    } else if (message) {
-      diag.warn(`The collector at ${this.#endpoint} accepted all ${signal.noun[1]} with a warning: ${message}`);
+  #onDelivered(count: number, data: Uint8Array | undefined): void {
+    let rejected = 0;
+    if (data !== undefined) {
+      try {
+        const partial = (this.#serializer.deserializeResponse(data) as PartialSuccess | undefined)?.partialSuccess;
+        if (partial != null) {
+          rejected = Math.min(count, Math.max(0, Number(partial[this.#signal.rejectedField] ?? 0) || 0));
+          const message = typeof partial.errorMessage === 'string' ? partial.errorMessage.trim() : '';
+          if (rejected > 0) {
+            const reason = `the collector at ${this.#endpoint} rejected them (partial success)${
+              message ? `: ${message}` : ''
+            }`;
+            this.#lose(rejected, exportError(reason, 'rejected'), false);
+          } else if (message) {
+            diag.warn(
+              `The collector at ${this.#endpoint} accepted all ${this.#signal.noun[1]} with a warning: ${message}`,
+            );
+          }
+        }
+      } catch (error) {
+        // The data is delivered whatever the answer says; it must not turn into a retry.
+        diag.warn(`Cannot read the answer of the collector at ${this.#endpoint}: ${reasonOf(error)}`);
+      }
     }
+    this.#tally?.exported(count - rejected);
   }
 }
 
-/** An OTLP/HTTP span exporter; `options` tune the transport (`streamBody`) and fake time in tests. */
+/**
+ * An OTLP/HTTP span exporter with an outage buffer; `options` bound and share it (`budget`),
+ * report its health (`health`), tune the transport (`streamBody`) and fake time in tests.
+ */
 export function createOtlpSpanExporter(config: OtlpExporterConfig, options: OtlpExporterOptions = {}): SpanExporter {
   const exporter = new OtlpHttpExporter(TRACES, config, options);
   return {
@@ -337,8 +410,8 @@ export function selectTemporality(
 }
 
 /**
- * An OTLP/HTTP metric exporter with the temporality `temporality` asks for; `options` tune the
- * transport (`streamBody`) and fake time in tests.
+ * An OTLP/HTTP metric exporter with the temporality `temporality` asks for, and an outage
+ * buffer; `options` as for createOtlpSpanExporter().
  */
 export function createOtlpMetricExporter(
   config: OtlpExporterConfig,
@@ -354,7 +427,7 @@ export function createOtlpMetricExporter(
   };
 }
 
-/** An OTLP/HTTP log record exporter; `options` tune the transport (`streamBody`) and fake time in tests. */
+/** An OTLP/HTTP log record exporter with an outage buffer; `options` as for createOtlpSpanExporter(). */
 export function createOtlpLogExporter(
   config: OtlpExporterConfig,
   options: OtlpExporterOptions = {},

@@ -4,16 +4,15 @@
  * (keepalive budgets, no compression, network errors with a `cause` treated as permanent).
  *
  * It classifies each answer as the OTLP specification says (opentelemetry-proto
- * docs/specification.md, "OTLP/HTTP Response"): 2xx is success, 429/502/503/504 and
- * connection failures are retryable, every other status is permanent. Retrying is the job of
- * `retrying-transport.ts`.
+ * docs/specification.md, "OTLP/HTTP Response"): 2xx is success, 429/502/503/504, connection
+ * failures and a request that ran out of its time are retryable, every other status is
+ * permanent. Retrying is the job of the delivery queue (`delivery.ts`).
  */
 import { context, diag } from '@opentelemetry/api';
 import { suppressTracing } from '@opentelemetry/core';
-import type { ExportResponse, IExporterTransport } from '@opentelemetry/otlp-exporter-base';
 import { readBodyUpTo } from '../http/body.ts';
 import { describeError } from '../errors.ts';
-import { exportError, reasonOf } from './export-error.ts';
+import { type ExportError, exportError, reasonOf } from './export-error.ts';
 
 export interface FetchTransportOptions {
   /** The full signal URL, e.g. `http://localhost:4318/v1/traces`. */
@@ -24,8 +23,6 @@ export interface FetchTransportOptions {
   compression: 'gzip' | 'none';
   /** The exporter's product token, e.g. `OTel-OTLP-Exporter-JavaScript/0.301.1`. */
   userAgent: string;
-  /** Called with the body of a 2xx answer when it is not empty, to read `partial_success`. */
-  onSuccessBody?: (body: Uint8Array) => void;
   /**
    * Hands fetch the request as one chunk of a `ReadableStream`, with its `Content-Length`,
    * rather than as bytes. For Node: its fetch copies a byte body twice on the way to the socket
@@ -38,10 +35,25 @@ export interface FetchTransportOptions {
   fetch?: typeof fetch;
 }
 
-/** A transport that can also say which endpoint it talks to, for diagnostics. */
-export interface FetchTransport extends IExporterTransport {
+/** What one request came to: the body of a 2xx answer, or why it failed and whether to retry. */
+export type SendResult =
+  | { status: 'success'; data?: Uint8Array }
+  | { status: 'retryable'; error: ExportError; retryInMillis?: number }
+  | { status: 'failure'; error: ExportError };
+
+/** Sends prepared request bodies to one OTLP/HTTP endpoint. */
+export interface FetchTransport {
   /** The URL without credentials, safe to print. */
   readonly endpoint: string;
+  /**
+   * The request body for `data`, gzipped when configured; done once per batch, however often
+   * it is sent. Rejects with an ExportError when the batch can never be sent.
+   */
+  prepare(data: Uint8Array): Promise<Uint8Array>;
+  /** One request, abandoned after `timeoutMillis` or when `signal` aborts; never rejects. */
+  send(body: Uint8Array, timeoutMillis: number, signal?: AbortSignal): Promise<SendResult>;
+  /** Aborts the requests in flight and refuses new ones. */
+  shutdown(): void;
 }
 
 /** The client SHOULD limit the request body, before compression; 20 MiB is the recommended limit. */
@@ -215,11 +227,8 @@ class FetchTransportImpl implements FetchTransport {
   #gzip: boolean;
   /** Why the URL cannot work, found once rather than retried as a network error. */
   #urlProblem: string | undefined;
-  #onSuccessBody: ((body: Uint8Array) => void) | undefined;
   /** Aborts every request in flight at shutdown. */
   #shutdown = new AbortController();
-  /** Compressed payloads by request; weak, so each is released with its export. */
-  #compressed = new WeakMap<Uint8Array, Promise<Uint8Array<ArrayBuffer>>>();
   #streamBody: boolean;
   #fetch: (url: string, init: RequestInit) => Promise<Response>;
 
@@ -228,7 +237,6 @@ class FetchTransportImpl implements FetchTransport {
     this.#url = options.url;
     this.endpoint = withoutCredentials(options.url);
     this.#gzip = options.compression === 'gzip';
-    this.#onSuccessBody = options.onSuccessBody;
     this.#streamBody = options.streamBody ?? false;
     this.#urlProblem = checkUrl(options.url);
     if (this.#urlProblem) diag.error(`Cannot export to ${this.endpoint}: ${this.#urlProblem}`);
@@ -250,38 +258,44 @@ class FetchTransportImpl implements FetchTransport {
     this.#headers = headers;
   }
 
-  async send(data: Uint8Array, timeoutMillis: number): Promise<ExportResponse> {
-    if (this.#shutdown.signal.aborted) {
-      return { status: 'failure', error: exportError(`the exporter to ${this.endpoint} is shut down`) };
-    }
-    if (this.#urlProblem) {
-      return { status: 'failure', error: exportError(`cannot export to ${this.endpoint}: ${this.#urlProblem}`) };
-    }
+  async prepare(data: Uint8Array): Promise<Uint8Array> {
+    if (this.#urlProblem) throw exportError(`cannot export to ${this.endpoint}: ${this.#urlProblem}`, 'invalid_url');
     if (data.length > MAX_REQUEST_BYTES) {
-      return {
-        status: 'failure',
-        error: exportError(`the request of ${data.length} bytes is over the ${MAX_REQUEST_BYTES}-byte OTLP limit`),
-      };
+      throw exportError(
+        `the request of ${data.length} bytes is over the ${MAX_REQUEST_BYTES}-byte OTLP limit`,
+        'request_too_large',
+      );
     }
-    let body: Uint8Array<ArrayBuffer>;
+    if (!this.#gzip) return data;
     try {
-      body = this.#gzip ? await this.#gzipOnce(data) : asBufferView(data);
+      return await gzip(data);
     } catch (error) {
-      return { status: 'failure', error: exportError(`cannot gzip the request: ${reasonOf(error)}`, error) };
+      throw exportError(`cannot gzip the request: ${reasonOf(error)}`, 'compression_failed', error);
     }
+  }
+
+  async send(data: Uint8Array, timeoutMillis: number, signal?: AbortSignal): Promise<SendResult> {
+    if (this.#shutdown.signal.aborted) {
+      return { status: 'failure', error: exportError(`the exporter to ${this.endpoint} is shut down`, 'shutdown') };
+    }
+    const body = asBufferView(data);
     // One controller per request, aborted by its timer or by shutdown; a listener rather than
     // AbortSignal.any(), which has leaked dependent signals on long-lived ones in some runtimes.
     const abort = new AbortController();
     let abortedBy: 'timeout' | 'shutdown' | undefined;
+    const started = performance.now();
     const onShutdown = () => {
       abortedBy ??= 'shutdown';
       abort.abort();
     };
-    const timer = setTimeout(() => {
+    const onTimeout = () => {
       abortedBy ??= 'timeout';
       abort.abort();
-    }, Math.max(0, timeoutMillis));
+    };
+    const timer = setTimeout(onTimeout, Math.max(0, timeoutMillis));
     this.#shutdown.signal.addEventListener('abort', onShutdown, { once: true });
+    // The caller's own signal shortens the timeout: a deadline came closer.
+    signal?.addEventListener('abort', onTimeout, { once: true });
     try {
       // Suppressed so that an instrumented fetch does not trace the exporter's own requests.
       const post = (init: RequestInit) =>
@@ -298,51 +312,45 @@ class FetchTransportImpl implements FetchTransport {
       if (abortedBy === 'shutdown') {
         return {
           status: 'failure',
-          error: exportError(`the exporter was shut down before the collector at ${this.endpoint} answered`, error),
+          error: exportError(
+            `the exporter was shut down before the collector at ${this.endpoint} answered`,
+            'shutdown',
+            error,
+          ),
         };
       }
       if (abortedBy === 'timeout') {
-        const timedOut = exportError(
-          `the collector at ${this.endpoint} did not answer within ${Math.round(timeoutMillis)} ms`,
-          error,
-        );
-        timedOut.timedOut = true;
-        return { status: 'failure', error: timedOut };
+        // A stalled connection: the same bytes may well go through on another one.
+        return {
+          status: 'retryable',
+          error: exportError(
+            `the collector at ${this.endpoint} did not answer within ${Math.round(performance.now() - started)} ms`,
+            'timeout',
+            error,
+          ),
+        };
       }
       // Connection refused or reset, DNS failure, a server that hung up: the spec says retry.
       return {
         status: 'retryable',
-        error: exportError(`could not reach the collector at ${this.endpoint}: ${describeError(error)}`, error),
+        error: exportError(
+          `could not reach the collector at ${this.endpoint}: ${describeError(error)}`,
+          'connection_failed',
+          error,
+        ),
       };
     } finally {
       clearTimeout(timer);
       this.#shutdown.signal.removeEventListener('abort', onShutdown);
+      signal?.removeEventListener('abort', onTimeout);
     }
   }
 
-  /** Retries resend the same `data` object, so it is compressed once. */
-  #gzipOnce(data: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
-    let compressed = this.#compressed.get(data);
-    if (compressed === undefined) {
-      compressed = gzip(data);
-      this.#compressed.set(data, compressed);
-    }
-    return compressed;
-  }
-
-  async #classify(response: Response): Promise<ExportResponse> {
+  async #classify(response: Response): Promise<SendResult> {
     const status = response.status;
     if (status >= 200 && status < 300) {
       const body = await readBody(response, MAX_RESPONSE_BYTES);
-      if (body.length > 0 && this.#onSuccessBody) {
-        // The data is delivered whatever the handler does; it must not turn into a retry.
-        try {
-          this.#onSuccessBody(body);
-        } catch (error) {
-          diag.warn(`Cannot read the answer of the collector at ${this.endpoint}: ${reasonOf(error)}`);
-        }
-      }
-      return { status: 'success' };
+      return body.length > 0 ? { status: 'success', data: body } : { status: 'success' };
     }
     const detail = describeErrorBody(
       await readBody(response, MAX_RESPONSE_BYTES),
@@ -350,13 +358,14 @@ class FetchTransportImpl implements FetchTransport {
     );
     const answered = `${status} ${REASON_PHRASES[status] ?? response.statusText}`.trim();
     const reason = `the collector at ${this.endpoint} answered ${answered}${detail ? `: ${detail}` : ''}`;
+    const error = exportError(reason, String(status));
     if (RETRYABLE_STATUSES.has(status)) {
       const retryInMillis = parseRetryAfter(response.headers.get('retry-after'));
       return retryInMillis === undefined
-        ? { status: 'retryable', error: exportError(reason) }
-        : { status: 'retryable', retryInMillis, error: exportError(reason) };
+        ? { status: 'retryable', error }
+        : { status: 'retryable', retryInMillis, error };
     }
-    return { status: 'failure', error: exportError(reason) };
+    return { status: 'failure', error };
   }
 
   shutdown(): void {

@@ -71,6 +71,11 @@ export interface RegisterOTelOptions {
   propagators?: PropagatorName[];
   /** @default OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT and OTEL_ATTRIBUTE_COUNT_LIMIT */
   limits?: Partial<ResolvedConfig['limits']>;
+  /**
+   * The outage buffer's bound in bytes and the longest time `shutdown()` spends delivering.
+   * @default ROLLDICE_OTLP_BUFFER_BYTES and ROLLDICE_SHUTDOWN_FLUSH_TIMEOUT, else 32 MiB and 5000 ms
+   */
+  delivery?: Partial<ResolvedConfig['delivery']>;
   /** OTLP settings of every signal, and the exporters' `fetch`, retry and concurrency options. */
   otlp?: OtlpOptions;
   traces?: TracesOptions;
@@ -170,6 +175,7 @@ function applyOptions(
     propagators: options.propagators ?? config.propagators,
     logLevel: options.logLevel ?? config.logLevel,
     limits: { ...config.limits, ...options.limits },
+    delivery: { ...config.delivery, ...options.delivery },
     traces: {
       exporters: traces.exporters ?? config.traces.exporters,
       otlp: otlp('traces', config.traces.otlp, traces.otlp),

@@ -40,6 +40,9 @@ import {
   createOtlpProtobufLogRecordProcessor,
   createOtlpProtobufSpanProcessor,
 } from '../otlp/encoding-batch-processor.ts';
+import { createDeliveryBudget } from '../otlp/delivery.ts';
+import { createOtlpHealth } from '../otlp/self-metrics.ts';
+import { settleShutdown } from '../otlp/shutdown-loss.ts';
 import { createW3CPropagator } from '../w3c/propagation.ts';
 import { tracerProviderWithRandomFlag } from '../w3c/random-flag.ts';
 import { createResource } from './resource.ts';
@@ -62,7 +65,8 @@ export interface Telemetry {
   /**
    * Flushes and stops every signal, then takes its providers out of the API's globals, so that
    * telemetry may be set up again. Idempotent: later calls return the first call's promise.
-   * Rejects with an `AggregateError` holding every signal's error.
+   * Rejects with one error counting, per signal, what could not be delivered, or with an
+   * `AggregateError` holding every signal's error.
    */
   shutdown(): Promise<void>;
 }
@@ -173,7 +177,16 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
       : { attributeValueLengthLimit: config.limits.attributeValueLengthLimit }),
   };
 
-  const otlp: OtlpExporterOptions = { streamBody: options.streamRequestBodies ?? false, ...options.otlp };
+  // One outage-buffer bound and one shutdown time for every signal; their health becomes metrics.
+  const health = createOtlpHealth();
+  const budget = createDeliveryBudget(config.delivery.bufferBytes);
+  const otlp: OtlpExporterOptions = {
+    streamBody: options.streamRequestBodies ?? false,
+    budget,
+    shutdownTimeoutMillis: config.delivery.shutdownFlushMillis,
+    health,
+    ...options.otlp,
+  };
 
   const sdkTracerProvider = new TracerProvider({
     resource,
@@ -223,6 +236,8 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     ),
   });
 
+  health.observe(meterProvider);
+
   const registered: GlobalSlot[] = [];
   if (registerGlobals) {
     if (propagation.setGlobalPropagator(propagator)) registered.push('propagation');
@@ -248,14 +263,9 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
   };
 
   const providers = [sdkTracerProvider, meterProvider, loggerProvider];
-  // Each OTLP export, retries included, ends within its timeout; the batch processors may run
-  // several in a row while flushing, so the whole shutdown gets that timeout as its deadline.
-  const shutdownDeadlineMillis = Math.max(
-    0,
-    ...[config.traces, config.metrics, config.logs]
-      .filter((signal) => signal.exporters.includes('otlp'))
-      .map((signal) => signal.otlp.timeoutMillis),
-  );
+  // The exporters give up on what they hold within the shutdown flush time; this is the net
+  // under that, for a shutdown that hangs elsewhere.
+  const shutdownDeadlineMillis = Math.min(config.delivery.shutdownFlushMillis + 2_000, 2_147_483_647);
   let shuttingDown: Promise<void> | undefined;
   return {
     enabled: true,
@@ -264,10 +274,14 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
     loggerProvider,
     propagator,
     forceFlush: () => settleAll(providers.map((p) => p.forceFlush()), 'Cannot flush telemetry'),
-    shutdown: () => (shuttingDown ??= withDeadline(
-      settleAll(providers.map((p) => p.shutdown()), 'Cannot shut down telemetry'),
-      shutdownDeadlineMillis,
-    ).finally(unregister)),
+    shutdown: () => {
+      // One clock for every flush the providers run on the way down.
+      budget.beginShutdown(config.delivery.shutdownFlushMillis);
+      return (shuttingDown ??= withDeadline(
+        settleShutdown(providers.map((p) => p.shutdown()), health),
+        shutdownDeadlineMillis,
+      ).finally(unregister));
+    },
   };
 }
 
@@ -275,7 +289,7 @@ export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
 async function withDeadline(promise: Promise<void>, millis: number): Promise<void> {
   if (millis === 0) return promise;
   if (!(await settlesWithin(promise, millis))) {
-    throw new Error(`the collector did not take everything within ${millis} ms; what was left is lost`);
+    throw new Error(`telemetry did not shut down within ${millis} ms; what it held is lost, uncounted`);
   }
 }
 

@@ -2,6 +2,7 @@
  * The dice service: the OpenTelemetry "Getting Started" application, built on the library in
  * `mod.ts` alone. The adapters in `runtimes/` serve it on each runtime.
  */
+export { badRequest, checkHost, createBadRequestLog } from './bad-requests.ts';
 export { ConfigError, DEFAULT_PORT, parseServiceConfig, type ServiceConfig } from './config.ts';
 export { createGracefulShutdown, type GracefulShutdownOptions } from './shutdown.ts';
 export { type Service, startService, type StartServiceOptions } from './start.ts';

@@ -121,20 +121,26 @@ export class W3CTraceState implements TraceState {
 
   /**
    * Parses a combined `tracestate` header (several header lines joined by commas, in order).
-   * Empty members are skipped, invalid members dropped, a repeated key keeps its leftmost
-   * (most recent) entry, and the list is cut to 32 members and 512 characters.
+   * Empty members are skipped; a member that is not `key=value` with the Level 2 grammar, a
+   * repeated key or more than 32 members make the whole header invalid, and it is discarded
+   * (an empty list), as the official W3C test suite checks at its strict level. A valid list is
+   * cut to 512 characters the way the spec says. core: drops invalid members one by one, keeps
+   * the rest, and cuts a longer list to its first 32 members.
    */
   static parse(header: string): W3CTraceState {
     const members = new Map<string, string>();
     for (const part of header.split(',')) {
       const member = trimOws(part);
+      if (member === '') continue; // empty and whitespace-only members are allowed
       const equals = member.indexOf('=');
-      if (equals < 0) continue; // empty, or not a key=value pair
       const key = member.slice(0, equals);
       const value = member.slice(equals + 1);
-      // core: a repeated key keeps the last value at the first key's position, an order
-      // that no mutation the spec allows produces.
-      if (!TRACESTATE_KEY.test(key) || !TRACESTATE_VALUE.test(value) || members.has(key)) continue;
+      if (
+        equals < 0 || !TRACESTATE_KEY.test(key) || !TRACESTATE_VALUE.test(value) || members.has(key) ||
+        members.size === TRACESTATE_MAX_MEMBERS
+      ) {
+        return EMPTY_TRACE_STATE;
+      }
       members.set(key, value);
     }
     return new W3CTraceState(truncate(members));
@@ -168,6 +174,8 @@ export class W3CTraceState implements TraceState {
     return [...this.#members].map(([key, value]) => `${key}=${value}`).join(',');
   }
 }
+
+const EMPTY_TRACE_STATE: W3CTraceState = W3CTraceState.parse('');
 
 /**
  * Cuts a list to the limits, dropping whole members the way the spec says. core: skips, from

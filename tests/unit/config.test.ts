@@ -59,6 +59,7 @@ const DEFAULTS: ResolvedConfig = {
     otlp: { url: 'http://localhost:4318/v1/logs', ...DEFAULT_OTLP },
     batch: { scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000, maxQueueSize: 2048, maxExportBatchSize: 512 },
   },
+  delivery: { bufferBytes: 32 * 1024 * 1024, shutdownFlushMillis: 5000 },
 };
 
 /** Where each numeric variable lands in the config, its default, and its smallest valid value. */
@@ -85,6 +86,8 @@ const NUMBERS: [
   ['OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', (c) => c.traces.otlp.timeoutMillis, 10_000, 0, true],
   ['OTEL_EXPORTER_OTLP_METRICS_TIMEOUT', (c) => c.metrics.otlp.timeoutMillis, 10_000, 0, true],
   ['OTEL_EXPORTER_OTLP_LOGS_TIMEOUT', (c) => c.logs.otlp.timeoutMillis, 10_000, 0, true],
+  ['ROLLDICE_OTLP_BUFFER_BYTES', (c) => c.delivery.bufferBytes, 32 * 1024 * 1024, 0],
+  ['ROLLDICE_SHUTDOWN_FLUSH_TIMEOUT', (c) => c.delivery.shutdownFlushMillis, 5000, 0, true],
 ];
 
 test('parseConfig() gives the specification defaults, and console exporters, for an empty environment', () => {
@@ -137,7 +140,7 @@ test('parseConfig() reads only the variables it knows, by plain property access,
   });
   assert.equal(parseConfig(env, () => assert.fail('no warning expected')).serviceName, 'dice');
   assert.ok(read.size > 30, `read ${read.size} variables`);
-  for (const name of read) assert.match(name, /^OTEL_[A-Z_]+$/);
+  for (const name of read) assert.match(name, /^(OTEL|ROLLDICE)_[A-Z_]+$/);
 });
 
 test('parseConfig() reads OTEL_SDK_DISABLED as true only for a case-insensitive "true"', () => {

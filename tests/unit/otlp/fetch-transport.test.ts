@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { currentRuntime } from '../../_runtimes.ts';
+import { diag, DiagLogLevel } from '@opentelemetry/api';
 import {
   createFetchTransport,
   describeErrorBody,
@@ -8,10 +10,8 @@ import {
   parseRetryAfter,
   withoutCredentials,
 } from '../../../src/otlp/fetch-transport.ts';
-import { reasonOf } from '../../../src/otlp/export-error.ts';
-import { captureDiag } from '../../_diag.ts';
+import { type ExportError, reasonOf } from '../../../src/otlp/export-error.ts';
 import { startOtlpReceiver, withReceiver } from '../../_otlp-receiver.ts';
-import { currentRuntime } from '../../_runtimes.ts';
 
 function transportTo(receiver: { url: string }, overrides: Partial<FetchTransportOptions> = {}) {
   return createFetchTransport({
@@ -66,15 +66,18 @@ test('withoutCredentials() drops credentials from an endpoint', () => {
 
 test('createFetchTransport() classifies 2xx, retryable and permanent answers', () =>
   withReceiver(async (receiver) => {
-    const bodies: string[] = [];
-    const transport = transportTo(receiver, { onSuccessBody: (body) => bodies.push(new TextDecoder().decode(body)) });
-    assert.deepEqual(await transport.send(BODY, 1000), { status: 'success' });
-    assert.deepEqual(bodies, ['{}'], 'the 2xx body goes to onSuccessBody');
+    const transport = transportTo(receiver);
+    assert.deepEqual(
+      await transport.send(BODY, 1000),
+      { status: 'success', data: new TextEncoder().encode('{}') },
+      'with the 2xx body, for partial_success',
+    );
 
     receiver.respond(() => ({ status: 429, headers: { 'retry-after': '7' } }));
     const throttled = await transport.send(BODY, 1000);
     assert.equal(throttled.status, 'retryable');
     assert.equal(throttled.status === 'retryable' && throttled.retryInMillis, 7000);
+    assert.equal(throttled.status === 'retryable' && throttled.error.errorType, '429');
 
     receiver.respond(() => ({
       status: 415,
@@ -91,6 +94,7 @@ test('createFetchTransport() classifies 2xx, retryable and permanent answers', (
       (rejected as { error: Error }).error.message,
       `The collector at ${receiver.url}/v1/traces answered 415 Unsupported Media Type: no`,
     );
+    assert.equal(rejected.status === 'failure' && rejected.error.errorType, '415');
   }));
 
 test('createFetchTransport() sets content-type, content-encoding and user-agent over configured headers', () =>
@@ -126,9 +130,10 @@ test(
           compression,
           streamBody: true,
         });
-        assert.deepEqual(await transport.send(payload, 5000), { status: 'success' });
+        const body = await transport.prepare(payload);
+        assert.deepEqual(await transport.send(body, 5000), { status: 'success' });
         assert.deepEqual(
-          await transport.send(payload, 5000),
+          await transport.send(body, 5000),
           { status: 'success' },
           'a second request, on the same connection',
         );
@@ -150,7 +155,7 @@ test('createFetchTransport({ streamBody }) answers a 307 or 308 by sending the b
         request.path === '/v1/traces' ? { status, headers: { location: `${receiver.url}/v1/logs` } } : undefined
       );
       const transport = transportTo(receiver, { streamBody: true });
-      assert.deepEqual(await transport.send(BODY, 5000), { status: 'success' }, `${status}`);
+      assert.equal((await transport.send(BODY, 5000)).status, 'success', `${status}`);
       const delivered = receiver.requests.filter((request) => request.responseStatus === 200);
       assert.deepEqual(delivered.map((request) => [request.path, new TextDecoder().decode(request.body)]), [[
         '/v1/logs',
@@ -161,30 +166,50 @@ test('createFetchTransport({ streamBody }) answers a 307 or 308 by sending the b
   }
 });
 
-test('createFetchTransport() refuses a request over the 20 MiB OTLP limit without sending it', async () => {
-  const transport = transportTo({ url: 'http://127.0.0.1:9' });
-  const response = await transport.send(new Uint8Array(MAX_REQUEST_BYTES + 1), 1000);
-  assert.equal(response.status, 'failure');
-  assert.match(reasonOf((response as { error: Error }).error), /over the 20971520-byte OTLP limit/);
+test('createFetchTransport() prepare() refuses a request over the 20 MiB OTLP limit before compressing it', async () => {
+  const transport = transportTo({ url: 'http://127.0.0.1:9' }, { compression: 'gzip' });
+  await assert.rejects(transport.prepare(new Uint8Array(MAX_REQUEST_BYTES + 1)), (error: Error) => {
+    assert.match(reasonOf(error), /over the 20971520-byte OTLP limit/);
+    assert.equal((error as ExportError).errorType, 'request_too_large');
+    return true;
+  });
 });
 
-test('createFetchTransport() makes a refused connection retryable and a silent collector a failure', () =>
+test('createFetchTransport() prepare() gzips once, and leaves the bytes alone without compression', async () => {
+  const data = new TextEncoder().encode('x'.repeat(1000));
+  assert.equal(await transportTo({ url: 'http://127.0.0.1:9' }).prepare(data), data);
+  const gzipped = await transportTo({ url: 'http://127.0.0.1:9' }, { compression: 'gzip' }).prepare(data);
+  assert.deepEqual([...gzipped.subarray(0, 2)], [0x1f, 0x8b]);
+  assert.ok(gzipped.length < 100);
+});
+
+test('createFetchTransport() makes a refused connection and a silent collector retryable', () =>
   withReceiver(async (receiver) => {
     receiver.respond(() => 'hang');
     const transport = transportTo(receiver);
     const started = performance.now();
     const silent = await transport.send(BODY, 200);
     assert.ok(performance.now() - started < 600);
-    assert.equal(silent.status, 'failure');
-    assert.equal(
+    assert.equal(silent.status, 'retryable', 'a stalled connection: another may go through');
+    assert.match(
       reasonOf((silent as { error: Error }).error),
-      `the collector at ${receiver.url}/v1/traces did not answer within 200 ms`,
+      new RegExp(`^the collector at ${receiver.url}/v1/traces did not answer within \\d+ ms$`),
     );
+    assert.equal((silent as { error: ExportError }).error.errorType, 'timeout');
+
+    const abandon = new AbortController();
+    const pending = transport.send(BODY, 5000, abandon.signal);
+    await receiver.waitFor((r) => r.requests.length === 2);
+    abandon.abort();
+    const abandoned = await pending;
+    assert.equal(abandoned.status, 'retryable', 'abandoned by the caller: as if its time ran out');
+    assert.equal((abandoned as { error: ExportError }).error.errorType, 'timeout');
 
     const closed = await startOtlpReceiver();
     await closed.close();
     const refused = await transportTo(closed).send(BODY, 1000);
     assert.equal(refused.status, 'retryable');
+    assert.equal((refused as { error: ExportError }).error.errorType, 'connection_failed');
     assert.match(
       reasonOf((refused as { error: Error }).error),
       new RegExp(`^could not reach the collector at ${closed.url}/v1/traces: `),
@@ -201,12 +226,24 @@ test('createFetchTransport() shutdown() aborts requests in flight and refuses ne
     const response = await pending;
     assert.equal(response.status, 'failure');
     assert.match(reasonOf((response as { error: Error }).error), /shut down before the collector/);
+    assert.equal((response as { error: ExportError }).error.errorType, 'shutdown');
     assert.equal((await transport.send(BODY, 5000)).status, 'failure');
     assert.equal(receiver.requests.length, 1);
   }));
 
+function captureDebug() {
+  const messages: string[] = [];
+  // Not the API's own "Registered a global for diag" line.
+  const log = (message: string) => void (message.startsWith('@opentelemetry/api:') || messages.push(message));
+  diag.setLogger({ error: log, warn: log, info: log, debug: log, verbose: log }, {
+    logLevel: DiagLogLevel.ALL,
+    suppressOverrideMessage: true,
+  });
+  return messages;
+}
+
 test('createFetchTransport() refuses an unusable URL at once instead of retrying it', async () => {
-  const captured = captureDiag();
+  const messages = captureDebug();
   try {
     const transport = createFetchTransport({
       url: 'ftp://collector/v1/traces',
@@ -215,32 +252,31 @@ test('createFetchTransport() refuses an unusable URL at once instead of retrying
       compression: 'none',
       userAgent: 'test/1',
     });
-    assert.deepEqual(captured.texts(), [
-      'Cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https',
-    ]);
-    const response = await transport.send(BODY, 1000);
-    assert.equal(response.status, 'failure');
-    assert.equal(
-      reasonOf((response as { error: Error }).error),
-      'cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https',
-    );
+    assert.deepEqual(messages, ['Cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https']);
+    await assert.rejects(transport.prepare(BODY), (error: Error) => {
+      assert.equal(
+        reasonOf(error),
+        'cannot export to ftp://collector/v1/traces: its scheme "ftp" is not http or https',
+      );
+      return true;
+    });
   } finally {
-    captured.restore();
+    diag.disable();
   }
 });
 
 test('createFetchTransport() skips an invalid header with a diagnostic and sends the rest', () =>
   withReceiver(async (receiver) => {
-    const captured = captureDiag();
+    const messages = captureDebug();
     try {
       const transport = transportTo(receiver, { headers: { 'bad name': 'x', 'x-good': 'yes', 'x-bad-value': 'a\nb' } });
-      assert.deepEqual(captured.texts(), [
+      assert.deepEqual(messages, [
         'Ignoring the OTLP header "bad name": not a valid HTTP header name and value',
         'Ignoring the OTLP header "x-bad-value": not a valid HTTP header name and value',
       ]);
       assert.equal((await transport.send(BODY, 1000)).status, 'success');
       assert.equal(receiver.requests[0]!.headers['x-good'], 'yes');
     } finally {
-      captured.restore();
+      diag.disable();
     }
   }));

@@ -29,6 +29,7 @@ test('createGracefulShutdown() stops the server, then flushes telemetry, then ex
     'rolldice: SIGTERM received, finishing requests and flushing telemetry',
     'server stopped',
     'telemetry flushed',
+    'rolldice: stopped after 0.00 s',
     'exit 0',
   ]);
 });
@@ -56,7 +57,7 @@ test('createGracefulShutdown() names every telemetry error and exits 1', async (
   });
   onSignal('SIGTERM');
   assert.equal(await exit, 1);
-  assert.ok(events.includes('rolldice: cannot flush telemetry: traces: 503; logs: timeout'));
+  assert.equal(events.at(-2), 'rolldice: stopped after 0.00 s; cannot flush telemetry: traces: 503; logs: timeout');
 });
 
 test('createGracefulShutdown() gives up after its deadline', async () => {

@@ -5,7 +5,6 @@
  * request that never gets an answer, or a dropped connection; `down()` and `up()` make it go
  * away and come back on the same port.
  */
-// deno-lint-ignore-file no-explicit-any -- the decoded OTLP documents are JSON of any shape
 import { Buffer } from 'node:buffer';
 import http from 'node:http';
 import type { Socket } from 'node:net';

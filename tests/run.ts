@@ -161,6 +161,8 @@ const UNIT_RUNNERS: Record<RuntimeName, (junit: string) => { command: string; ar
     command: bin('bun'),
     args: [
       'test',
+      // bunfig.toml's [test] timeout is not applied by bun 1.4.5: the flag is.
+      '--timeout=20000',
       '--reporter=junit',
       `--reporter-outfile=${junit}`,
       ...(grep ? [`--test-name-pattern=${escapeRegExp(grep)}`] : []),

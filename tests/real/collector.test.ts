@@ -370,7 +370,7 @@ describe('the real OpenTelemetry Collector (tools/otelcol)', { skip: skipUnless(
     const deadline = Date.now() + 20_000;
     const felt = (r: (typeof running)[number]) =>
       ['traces', 'logs', 'metrics'].every((signal) =>
-        new RegExp(`Retrying the OTLP export in [^:]+: could not reach the collector at [^ ]+/v1/${signal}`, 'i').test(
+        new RegExp(`Retrying the OTLP export to \\S+/v1/${signal} in [^:]+: could not reach the collector`, 'i').test(
           r.service.stderr(),
         )
       );

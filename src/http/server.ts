@@ -127,7 +127,7 @@ export interface InstrumentHandlerOptions extends HttpServerOptions {
    * that `context.active()` and `startActiveSpan` inside it see the span, across `await` too.
    * `false` skips that for handlers that take `info.context` and pass it on themselves: the
    * context manager's AsyncLocalStorage costs CPU and garbage-collection time on every
-   * request (most on Deno: see the README's benchmark). @default true
+   * request (most on Deno: bench/README.md). @default true
    */
   activateContext?: boolean;
 }

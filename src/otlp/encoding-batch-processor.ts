@@ -16,8 +16,7 @@
  * the garbage collector keeps moving them, and they are serialized in one go when the batch is
  * full. Here an item is encoded once, within a few dozen items of its end, into a buffer
  * reused from batch to batch, and is garbage soon after; the encoder is also cheaper than
- * the official serializer, which walks each batch twice. Measured in the service at
- * saturation against the SDK's processors: Node -4, Deno -8, Bun -11 µs of CPU per request.
+ * the official serializer, which walks each batch twice (figures: bench/README.md).
  * The request bytes are those the official serializer makes for the same batch.
  */
 import { TraceFlags } from '@opentelemetry/api';
@@ -38,11 +37,7 @@ import type { ProcessorTally } from './self-metrics.ts';
 
 const LEN = 2;
 
-/**
- * Items are encoded this many at a time: in a loop the encoder's code stays hot (one at a time,
- * as each span ended, cost Node more CPU than the official serializer's whole batches), and an
- * item still dies young, long before its batch is full.
- */
+/** Items are encoded this many at a time: the encoder's code stays hot, and an item still dies young. */
 const ENCODE_CHUNK = 32;
 
 interface Group {

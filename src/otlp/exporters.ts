@@ -66,10 +66,8 @@ export const OTLP_USER_AGENT = USER_AGENT;
 export const DEFAULT_CONCURRENCY_LIMIT = 4;
 
 /**
- * The outage buffer's default bound, for every signal together: 32 MiB of encoded requests.
- * The dice service sends about 670 bytes of protobuf a request (560 of spans, 110 of log
- * records, next to nothing of metrics; OTLP/JSON about 1 810), so this holds a 60 s outage at
- * 250 requests/s three times over in protobuf, and in JSON with a fifth to spare.
+ * The outage buffer's default bound, for every signal together: 32 MiB of encoded requests,
+ * enough for a minute's outage of a busy service (sizing: docs/reliability.md).
  */
 export const DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024;
 
@@ -258,10 +256,8 @@ class OtlpHttpExporter<Items> {
       this.#lose(count, error, false);
       return done({ code: ExportResultCode.FAILED, error });
     }
-    // The batch processors call export() synchronously from the span.end() or emit() that
-    // filled a batch, that is, inside some request's handler: serializing 512 items there
-    // (1-3 ms) would land on that request and on every one queued behind it. A task of its
-    // own lets the request be answered first.
+    // export() runs inside the span.end() or emit() that filled a batch, that is, inside some
+    // request's handler: a task of its own keeps serializing off that request.
     this.#preparingItems += count;
     const serialized = new Promise<Uint8Array | ExportError>((resolve) => {
       setTimeout(() => {

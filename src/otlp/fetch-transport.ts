@@ -25,10 +25,9 @@ export interface FetchTransportOptions {
   userAgent: string;
   /**
    * Hands fetch the request as one chunk of a `ReadableStream`, with its `Content-Length`,
-   * rather than as bytes. For Node: its fetch copies a byte body twice on the way to the socket
-   * (a copy of the buffer source, then a byte stream's clone), and the garbage collector pays
-   * for each: 740 against 340 µs of CPU to POST a batch of 512 spans (120 kB). Not for Deno,
-   * whose fetch sends a stream chunked whatever `Content-Length` says. @default false
+   * rather than as bytes. For Node, whose fetch copies a byte body twice on the way to the
+   * socket (bench/README.md); not for Deno, whose fetch sends a stream chunked whatever
+   * `Content-Length` says. @default false
    */
   streamBody?: boolean;
   /** The fetch that sends the requests. @default globalThis.fetch at the time of each request */

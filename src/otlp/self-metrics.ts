@@ -10,7 +10,7 @@ import { ATTR_ERROR_TYPE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT } from '@opentel
 import { VERSION } from '../version.ts';
 
 // Development-status names, copied rather than imported from the package's `incubating` entry
-// point, as its README advises (and that entry point is over 1 MB of modules to load).
+// point, as its README advises (and that entry point is too large to load at start-up).
 const ATTR_OTEL_COMPONENT_NAME = 'otel.component.name';
 const ATTR_OTEL_COMPONENT_TYPE = 'otel.component.type';
 

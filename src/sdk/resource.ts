@@ -10,7 +10,7 @@ import type { RuntimeInfo } from '../runtime.ts';
 import { PACKAGE_NAME, VERSION } from '../version.ts';
 
 // The process.runtime.* names are not stable yet; the incubating entry point that exports
-// them is a 1 MB module, too much to load at start-up for three strings.
+// them is too large to load at start-up for three strings.
 const ATTR_PROCESS_RUNTIME_NAME = 'process.runtime.name';
 const ATTR_PROCESS_RUNTIME_VERSION = 'process.runtime.version';
 const ATTR_PROCESS_RUNTIME_DESCRIPTION = 'process.runtime.description';

@@ -1,31 +1,22 @@
 /**
  * The Bun adapter: serves the dice service with `Bun.serve`. Started with `bun run start`.
  */
-import { consoleOutput, TelemetryConflictError } from '../mod.ts';
+import { consoleOutput } from '../mod.ts';
 import {
   badRequest,
   checkHost,
   createBadRequestLog,
   createGracefulShutdown,
   listeningUrl,
-  type Service,
   startService,
 } from '../src/service/mod.ts';
 
-let service: Service;
-try {
-  service = startService({
-    runtime: { name: 'bun', version: Bun.version },
-    env: Bun.env,
-    output: consoleOutput,
-    exit: (code) => process.exit(code),
-  });
-} catch (error) {
-  // The runtime's own OpenTelemetry (or another SDK) already owns the API's globals.
-  if (!(error instanceof TelemetryConflictError)) throw error;
-  console.error(`rolldice: cannot start: ${error.message}`);
-  process.exit(1);
-}
+const service = startService({
+  runtime: { name: 'bun', version: Bun.version },
+  env: Bun.env,
+  output: consoleOutput,
+  exit: (code) => process.exit(code),
+});
 const { port, hostname } = service.config;
 const logBadRequest = createBadRequestLog((line) => console.error(line));
 

@@ -1,14 +1,13 @@
 /**
  * The Deno adapter: serves the dice service with `Deno.serve`. Started with `deno task start`.
  */
-import { consoleOutput, TelemetryConflictError } from '../mod.ts';
+import { consoleOutput } from '../mod.ts';
 import {
   badRequest,
   checkHost,
   createBadRequestLog,
   createGracefulShutdown,
   listeningUrl,
-  type Service,
   startService,
 } from '../src/service/mod.ts';
 
@@ -18,20 +17,12 @@ const env: Record<string, string | undefined> = new Proxy({}, {
   get: (_, name) => (typeof name === 'string' ? Deno.env.get(name) : undefined),
 });
 
-let service: Service;
-try {
-  service = startService({
-    runtime: { name: 'deno', version: Deno.version.deno },
-    env,
-    output: consoleOutput,
-    exit: (code) => Deno.exit(code),
-  });
-} catch (error) {
-  // OTEL_DENO=true (any case): Deno's built-in OpenTelemetry already owns the API's globals.
-  if (!(error instanceof TelemetryConflictError)) throw error;
-  console.error(`rolldice: cannot start: ${error.message}`);
-  Deno.exit(1);
-}
+const service = startService({
+  runtime: { name: 'deno', version: Deno.version.deno },
+  env,
+  output: consoleOutput,
+  exit: (code) => Deno.exit(code),
+});
 const { port, hostname } = service.config;
 const logBadRequest = createBadRequestLog((line) => console.error(line));
 

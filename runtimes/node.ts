@@ -6,31 +6,22 @@ import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import process from 'node:process';
 import { getRequestListener, RequestError } from '@hono/node-server';
-import { consoleOutput, describeError, TelemetryConflictError } from '../mod.ts';
+import { consoleOutput, describeError } from '../mod.ts';
 import {
   badRequest,
   createBadRequestLog,
   createGracefulShutdown,
   listeningUrl,
-  type Service,
   startService,
 } from '../src/service/mod.ts';
 
-let service: Service;
-try {
-  service = startService({
-    runtime: { name: 'node', version: process.versions.node },
-    env: process.env,
-    output: consoleOutput,
-    exit: (code) => process.exit(code),
-    streamRequestBodies: true,
-  });
-} catch (error) {
-  // The runtime's own OpenTelemetry (or another SDK) already owns the API's globals.
-  if (!(error instanceof TelemetryConflictError)) throw error;
-  console.error(`rolldice: cannot start: ${error.message}`);
-  process.exit(1);
-}
+const service = startService({
+  runtime: { name: 'node', version: process.versions.node },
+  env: process.env,
+  output: consoleOutput,
+  exit: (code) => process.exit(code),
+  streamRequestBodies: true,
+});
 const { port, hostname } = service.config;
 const logBadRequest = createBadRequestLog((line) => console.error(line));
 

@@ -1,4 +1,11 @@
-import { type FetchHandler, type Output, type RuntimeInfo, setupTelemetry, type Telemetry } from '../../mod.ts';
+import {
+  type FetchHandler,
+  type Output,
+  type RuntimeInfo,
+  setupTelemetry,
+  type Telemetry,
+  TelemetryConflictError,
+} from '../../mod.ts';
 import { createApp } from './app.ts';
 import { ConfigError, parseServiceConfig, type ServiceConfig } from './config.ts';
 
@@ -22,24 +29,24 @@ export interface Service {
 
 /**
  * Everything an adapter needs: the configuration read, telemetry set up, the handler built.
- * A setting the service cannot start with gets one line on stderr and exit code 1.
+ * A setting the service cannot start with, or telemetry that another SDK already owns (Deno's
+ * built-in OpenTelemetry under `OTEL_DENO=true`), gets one line on stderr and exit code 1.
  */
 export function startService(options: StartServiceOptions): Service {
   const { runtime, env, output } = options;
   const warn = (message: string) => output.stderr(`rolldice: ${message}`);
-  let config: ServiceConfig;
   try {
-    config = parseServiceConfig(env, warn);
+    const config = parseServiceConfig(env, warn);
+    const telemetry = setupTelemetry({
+      config: config.telemetry,
+      runtime,
+      output,
+      streamRequestBodies: options.streamRequestBodies,
+    });
+    return { fetch: createApp(telemetry, { upstream: config.upstream }), config, telemetry };
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
+    if (!(error instanceof ConfigError || error instanceof TelemetryConflictError)) throw error;
     warn(`cannot start: ${error.message}`);
     return options.exit(1);
   }
-  const telemetry = setupTelemetry({
-    config: config.telemetry,
-    runtime,
-    output,
-    streamRequestBodies: options.streamRequestBodies,
-  });
-  return { fetch: createApp(telemetry, { upstream: config.upstream }), config, telemetry };
 }

@@ -49,8 +49,9 @@ export function createApp(telemetry: Telemetry, options: CreateAppOptions = {}):
     },
   });
   // The handlers pass the request's context on themselves: no AsyncLocalStorage frame per request.
+  // The body sizes are the seed's request_content_length and response_content_length, renamed.
   const instrumentation = telemetry.enabled
-    ? createHttpServerInstrumentation({ ...telemetry, activateContext: false })
+    ? createHttpServerInstrumentation({ ...telemetry, activateContext: false, bodySizeMetrics: true })
     : undefined;
   return createRouter(
     [

@@ -25,9 +25,18 @@ interface CompiledRoute {
 
 const TEXT_PLAIN = { 'content-type': 'text/plain; charset=utf-8' };
 
-/** A short plain-text answer, e.g. `textResponse(404, 'Not Found')`. */
+const encoder = new TextEncoder();
+
+/**
+ * A short plain-text answer, e.g. `textResponse(404, 'Not Found')`, with its `Content-Length`:
+ * the runtimes would send it anyway, and the server instrumentation reads the body size from it.
+ */
 export function textResponse(status: number, text: string, headers: Record<string, string> = {}): Response {
-  return new Response(`${text}\n`, { status, headers: { ...TEXT_PLAIN, ...headers } });
+  const body = encoder.encode(`${text}\n`);
+  return new Response(body, {
+    status,
+    headers: { ...TEXT_PLAIN, 'content-length': String(body.byteLength), ...headers },
+  });
 }
 
 const identity: HttpServerInstrumentation = { instrument: (handler) => handler };

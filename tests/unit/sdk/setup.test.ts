@@ -37,7 +37,11 @@ test('setupTelemetry() prints spans, logs and metrics to stdout as OTLP/JSON on 
   const spans = flattenSpans(documents);
   assert.deepEqual(spans.map((s) => s.name).sort(), ['GET /rolldice/{player}', 'roll']);
   assert.equal(flattenLogRecords(documents)[0]?.bodyValue, 'Alice is rolling the dice');
-  assert.deepEqual(flattenMetrics(documents).map((m) => m.name).sort(), ['dice.rolls', 'http.server.request.duration']);
+  assert.deepEqual(flattenMetrics(documents).map((m) => m.name).sort(), [
+    'dice.rolls',
+    'http.server.request.duration',
+    'http.server.response.body.size',
+  ]);
   const resource = spans[0]!.resource;
   assert.equal(resource['service.name'], 'dice');
 });

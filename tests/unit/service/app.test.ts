@@ -90,6 +90,22 @@ test('createApp() counts rolls on dice.rolls by roll.value', async () => {
   assert.deepEqual([...sumBy(metric, 'roll.value')].sort(), [[1, 1], [2, 2], [6, 3]]);
 });
 
+test("createApp() records each answer's body size in bytes, the seed's response_content_length, by route", async () => {
+  const { telemetry, app } = setup();
+  await app(get('/rolldice'));
+  await app(get('/rolldice/Bob'));
+  await app(get('/rolldice/Bob'));
+  const metric = await telemetry.metric('http.server.response.body.size');
+  assert.equal(metric?.descriptor.unit, 'By');
+  const byRoute = new Map(
+    metric!.dataPoints.map((p) => [p.attributes['http.route'], p.value as { count: number; sum: number }]),
+  );
+  // A roll is one digit and a newline.
+  assert.deepEqual(byRoute.get('/rolldice'), { ...byRoute.get('/rolldice'), count: 1, sum: 2 });
+  assert.deepEqual(byRoute.get('/rolldice/{player}'), { ...byRoute.get('/rolldice/{player}'), count: 2, sum: 4 });
+  assert.equal(await telemetry.metric('http.server.request.body.size'), undefined, 'a GET has no body to measure');
+});
+
 test('createApp() records http.server.request.duration in seconds with the advised buckets', async () => {
   const { telemetry, app } = setup();
   await app(get('/rolldice'));

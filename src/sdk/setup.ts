@@ -113,6 +113,18 @@ export interface SetupTelemetryOptions {
  * already registered in the API's globals: by the runtime's own OpenTelemetry (`OTEL_DENO=true`
  * on Deno, `BUN_OTEL` on Bun), by another SDK, or by an earlier setup not shut down. Two SDKs
  * would export twice, or one would silently get nothing; its message is the one line to show.
+ *
+ * @example
+ * ```ts
+ * import { registerOTel, TelemetryConflictError } from '@rolldice/otel';
+ *
+ * try {
+ *   registerOTel({ serviceName: 'dice' });
+ * } catch (error) {
+ *   if (!(error instanceof TelemetryConflictError)) throw error;
+ *   console.error(error.message); // what to change, e.g. unset OTEL_DENO
+ * }
+ * ```
  */
 export class TelemetryConflictError extends Error {
   /** Always `'TelemetryConflictError'`: it names the error in logs, and where `instanceof` cannot. */

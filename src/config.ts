@@ -129,7 +129,7 @@ type Parsed<T> = { value: T; problem?: string } | { value?: undefined; problem: 
 type Parser<T> = (text: string) => Parsed<T>;
 
 const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
-/** Holds a 60 s outage at 250 requests/s of the dice service three times over (src/otlp/exporters.ts). */
+/** Sized to hold a minute's outage of a busy service with room to spare (docs/reliability.md). */
 const DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024;
 const DEFAULT_SHUTDOWN_FLUSH_MILLIS = 5_000;
 /**

@@ -16,8 +16,7 @@
  * the garbage collector keeps moving them, and they are serialized in one go when the batch is
  * full. Here an item is encoded once, within a few dozen items of its end, into a buffer
  * reused from batch to batch, and is garbage soon after; the encoder is also cheaper than
- * the official serializer, which walks each batch twice. Measured in the service at
- * saturation against the SDK's processors: Node -4, Deno -8, Bun -11 µs of CPU per request.
+ * the official serializer, which walks each batch twice (bench/README.md has the figures).
  * The request bytes are those the official serializer makes for the same batch.
  */
 import { TraceFlags } from '@opentelemetry/api';

@@ -66,10 +66,8 @@ export const OTLP_USER_AGENT = USER_AGENT;
 export const DEFAULT_CONCURRENCY_LIMIT = 4;
 
 /**
- * The outage buffer's default bound, for every signal together: 32 MiB of encoded requests.
- * The dice service sends about 670 bytes of protobuf a request (560 of spans, 110 of log
- * records, next to nothing of metrics; OTLP/JSON about 1 810), so this holds a 60 s outage at
- * 250 requests/s three times over in protobuf, and in JSON with a fifth to spare.
+ * The outage buffer's default bound, for every signal together: 32 MiB of encoded requests,
+ * sized to hold a minute's outage of a busy service with room to spare (docs/reliability.md).
  */
 export const DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024;
 

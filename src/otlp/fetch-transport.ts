@@ -27,7 +27,7 @@ export interface FetchTransportOptions {
    * Hands fetch the request as one chunk of a `ReadableStream`, with its `Content-Length`,
    * rather than as bytes. For Node: its fetch copies a byte body twice on the way to the socket
    * (a copy of the buffer source, then a byte stream's clone), and the garbage collector pays
-   * for each: 740 against 340 µs of CPU to POST a batch of 512 spans (120 kB). Not for Deno,
+   * for each (bench/README.md has the figures). Not for Deno,
    * whose fetch sends a stream chunked whatever `Content-Length` says. @default false
    */
   streamBody?: boolean;

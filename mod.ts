@@ -87,6 +87,7 @@ export {
 export type { BackoffOptions as RetryOptions, DeliveryBudget } from './src/otlp/delivery.ts';
 export { createDeliveryBudget } from './src/otlp/delivery.ts';
 export type { CancelTimer } from './src/otlp/loss-reporter.ts';
+export type { ExporterTally, OtlpHealth, ProcessorTally, TelemetrySignal } from './src/otlp/self-metrics.ts';
 export {
   createOtlpProtobufLogRecordProcessor,
   createOtlpProtobufSpanProcessor,

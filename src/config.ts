@@ -1,11 +1,17 @@
-/**
- * The resolved configuration of the service's telemetry: a plain object, built by the
- * adapters from the environment with `parseConfig(env, warn)`, or by hand by an embedder.
- */
+// The resolved configuration of the telemetry: a plain object, read from the environment with
+// `parseConfig(env, warn)`, or written by hand by an embedder.
+import type { Env } from './runtime.ts';
 
+/** How OTLP/HTTP encodes requests (`OTEL_EXPORTER_OTLP_PROTOCOL`): binary protobuf or JSON. */
 export type OtlpProtocol = 'http/protobuf' | 'http/json';
+/**
+ * An exporter named in `OTEL_TRACES_EXPORTER`, `OTEL_METRICS_EXPORTER` or `OTEL_LOGS_EXPORTER`:
+ * OTLP/HTTP to a collector, or each batch printed as indented OTLP/JSON.
+ */
 export type ExporterName = 'otlp' | 'console';
+/** A propagator named in `OTEL_PROPAGATORS`: W3C Trace Context or W3C Baggage. */
 export type PropagatorName = 'tracecontext' | 'baggage';
+/** A sampler named in `OTEL_TRACES_SAMPLER`; the ratio ones read `OTEL_TRACES_SAMPLER_ARG`. */
 export type SamplerName =
   | 'always_on'
   | 'always_off'
@@ -13,33 +19,52 @@ export type SamplerName =
   | 'parentbased_always_on'
   | 'parentbased_always_off'
   | 'parentbased_traceidratio';
+/** A level of `OTEL_LOG_LEVEL`: how much of the SDK's own diagnostics the diag logger gets. */
 export type LogLevel = 'none' | 'error' | 'warn' | 'info' | 'debug' | 'verbose' | 'all';
+/**
+ * `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: `delta` makes counters and histograms
+ * delta, `lowmemory` only the synchronous ones; up-down counters and gauges stay cumulative.
+ */
 export type TemporalityPreference = 'cumulative' | 'delta' | 'lowmemory';
 
 /** Where and how one signal is sent over OTLP/HTTP. */
 export interface OtlpExporterConfig {
   /** The full URL of the signal, e.g. `http://localhost:4318/v1/traces`. */
   url: string;
+  /** The encoding of the requests: `http/protobuf` unless `OTEL_EXPORTER_OTLP_PROTOCOL` says otherwise. */
   protocol: OtlpProtocol;
+  /** Headers sent with every request, e.g. an API key (`OTEL_EXPORTER_OTLP_HEADERS`). */
   headers: Record<string, string>;
+  /** How long one request may take before it is abandoned and retried; 10000 when unset. */
   timeoutMillis: number;
+  /** Whether request bodies are gzipped: `none` when unset. */
   compression: 'gzip' | 'none';
 }
 
 /** Batch processor settings (`OTEL_BSP_*`, `OTEL_BLRP_*`). */
 export interface BatchConfig {
+  /** The longest an item waits before its batch is exported: 5000 for spans, 1000 for log records when unset. */
   scheduledDelayMillis: number;
+  /** How long one batch's export may take before the next one goes; 30000 when unset. */
   exportTimeoutMillis: number;
+  /** Items held for export at most, 2048 when unset; more are dropped and counted. */
   maxQueueSize: number;
+  /** Items per export at most, no more than `maxQueueSize`; 512 when unset. */
   maxExportBatchSize: number;
 }
 
+/** The trace sampler (`OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`). */
 export interface SamplerConfig {
+  /** Which sampler: `parentbased_always_on` when unset. */
   name: SamplerName;
   /** For the ratio samplers, in [0, 1]. */
   ratio: number;
 }
 
+/**
+ * Every setting of the telemetry, with nothing left to default: what {@link parseConfig} reads
+ * from the `OTEL_*` variables, and what `setupTelemetry()` builds the SDK from.
+ */
 export interface ResolvedConfig {
   /** `OTEL_SDK_DISABLED=true`: no-op providers, nothing exported. */
   disabled: boolean;
@@ -49,13 +74,16 @@ export interface ResolvedConfig {
   resourceAttributes: Record<string, string>;
   /** `OTEL_PROPAGATORS`, in order; empty means none. */
   propagators: PropagatorName[];
+  /** `OTEL_LOG_LEVEL`: the level of the SDK's diag logger, when one is installed. */
   logLevel: LogLevel;
+  /** The attribute limits of every span and log record. */
   limits: {
     /** `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`; undefined means no limit. */
     attributeValueLengthLimit?: number;
     /** `OTEL_ATTRIBUTE_COUNT_LIMIT`. */
     attributeCountLimit: number;
   };
+  /** The trace signal: its exporters, their OTLP settings, the sampler, the batch span processor. */
   traces: {
     /** Empty means none. */
     exporters: ExporterName[];
@@ -63,6 +91,7 @@ export interface ResolvedConfig {
     sampler: SamplerConfig;
     batch: BatchConfig;
   };
+  /** The metric signal: its exporters, their OTLP settings and the periodic reader's timing. */
   metrics: {
     exporters: ExporterName[];
     otlp: OtlpExporterConfig;
@@ -70,6 +99,7 @@ export interface ResolvedConfig {
     exportTimeoutMillis: number;
     temporalityPreference: TemporalityPreference;
   };
+  /** The log signal: its exporters, their OTLP settings and the batch log record processor. */
   logs: {
     exporters: ExporterName[];
     otlp: OtlpExporterConfig;
@@ -80,18 +110,17 @@ export interface ResolvedConfig {
     /**
      * `ROLLDICE_OTLP_BUFFER_BYTES`: the most encoded telemetry (bytes as sent) the OTLP
      * exporters of every signal together hold for a collector that does not take it; past it,
-     * the oldest is dropped and counted. @default 33554432 (32 MiB)
+     * the oldest is dropped and counted; 33554432 (32 MiB) when unset.
      */
     bufferBytes: number;
     /**
      * `ROLLDICE_SHUTDOWN_FLUSH_TIMEOUT`: the longest `shutdown()` spends delivering what is
-     * held, in milliseconds, before counting the rest as lost; 0 means no limit. @default 5000
+     * held, in milliseconds, before counting the rest as lost; 0 means no limit, 5000 when unset.
      */
     shutdownFlushMillis: number;
   };
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
 type Warn = (message: string) => void;
 type Signal = 'traces' | 'metrics' | 'logs';
 
@@ -100,7 +129,7 @@ type Parsed<T> = { value: T; problem?: string } | { value?: undefined; problem: 
 type Parser<T> = (text: string) => Parsed<T>;
 
 const DEFAULT_OTLP_ENDPOINT = 'http://localhost:4318';
-/** Holds a 60 s outage at 250 requests/s of the dice service three times over (src/otlp/exporters.ts). */
+/** Sized to hold a minute's outage of a busy service with room to spare (docs/reliability.md). */
 const DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024;
 const DEFAULT_SHUTDOWN_FLUSH_MILLIS = 5_000;
 /**
@@ -124,20 +153,27 @@ const EXPORTER_HINTS: Readonly<Record<string, string>> = {
 };
 
 /**
- * Reads the standard `OTEL_*` variables (the OpenTelemetry specification's "Environment
- * Variable Specification" and OTLP exporter configuration), and the project's
- * `ROLLDICE_OTLP_BUFFER_BYTES` and `ROLLDICE_SHUTDOWN_FLUSH_TIMEOUT`, into a resolved configuration.
- * Pure: reads only `env`. Never throws: an invalid value gets one `warn` naming the variable,
- * the value and what is used instead, and is then ignored as if unset, as the spec asks; a
- * signal's own OTLP variable that is invalid thus gives way to the general one. Empty values
- * count as unset, and values are trimmed.
+ * Reads the standard `OTEL_*` variables (the specification's environment variables and those
+ * of the OTLP exporter) and this package's `ROLLDICE_OTLP_BUFFER_BYTES` and
+ * `ROLLDICE_SHUTDOWN_FLUSH_TIMEOUT` into a {@link ResolvedConfig}, which `setupTelemetry()`
+ * builds the SDK from. Pure: reads only `env`. Never throws: an invalid value gets one `warn`
+ * naming the variable, the value and what is used instead, and is then ignored as if unset, as
+ * the specification asks, so a signal's own OTLP variable that is invalid gives way to the
+ * general one. Values are trimmed, and empty ones count as unset.
+ *
+ * One default differs from the specification's: a signal whose `OTEL_{TRACES,METRICS,LOGS}_EXPORTER`
+ * is unset prints to the console unless an OTLP endpoint is configured for it, so that telemetry
+ * shows without a collector. `registerOTel()` keeps the specification's `otlp`.
  *
  * @example
  * ```ts
- * const config = parseConfig(process.env, (message) => console.error(message));
+ * import { parseConfig } from '@rolldice/otel';
+ *
+ * const config = parseConfig({ OTEL_SERVICE_NAME: 'dice', OTEL_TRACES_SAMPLER: 'always_off' }, console.warn);
+ * config.traces.sampler.name; // 'always_off'
  * ```
  */
-export function parseConfig(env: Env, warn: Warn): ResolvedConfig {
+export function parseConfig(env: Env, warn: (message: string) => void): ResolvedConfig {
   // The value of a variable, or undefined when it is unset or invalid (after one warning).
   const variable = <T>(
     name: string,

@@ -22,10 +22,11 @@ export interface RuntimeInfo {
   readonly streamRequestBodies?: boolean;
 }
 
-/** Where console exporters print, and where the dice service writes its diagnostics. */
+/** Where console exporters print (`stdout`), and where diagnostics go (`stderr`): `setupTelemetry({ output })`. */
 export interface Output {
   /** Writes one chunk of text followed by a newline. */
   stdout(text: string): void;
+  /** Writes one line of diagnostics, followed by a newline. */
   stderr(text: string): void;
 }
 
@@ -53,7 +54,17 @@ interface RuntimeGlobals {
 
 const globals = globalThis as RuntimeGlobals;
 
-/** Node.js, Deno or Bun, with its version; undefined elsewhere (a browser, a Worker). */
+/**
+ * Node.js, Deno or Bun, with its version; undefined elsewhere (a browser, a Worker). It becomes
+ * `process.runtime.*` on the resource.
+ *
+ * @example
+ * ```ts
+ * import { detectRuntime } from '@rolldice/otel';
+ *
+ * const runtime = detectRuntime(); // on Deno: { name: 'deno', version: Deno.version.deno, description: 'Deno' }
+ * ```
+ */
 export function detectRuntime(): RuntimeInfo | undefined {
   // Deno and Bun both provide `process` too, so they are asked first.
   const deno = globals.Deno?.version?.deno;
@@ -69,6 +80,13 @@ export function detectRuntime(): RuntimeInfo | undefined {
  * The runtime's environment: `process.env` on Node and Bun; on Deno, each variable read on
  * demand, and only where `--allow-env` grants it, so that reading never prompts or throws
  * (`denied` is told each variable it could not read). Empty elsewhere.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, runtimeEnv } from '@rolldice/otel';
+ *
+ * const config = parseConfig(runtimeEnv((name) => console.warn(`${name} is not readable`)), console.warn);
+ * ```
  */
 export function runtimeEnv(denied?: (name: string) => void): Env {
   const deno = globals.Deno;

@@ -4,6 +4,7 @@ export interface RequestTarget {
   scheme: string;
   /** Host name without brackets around IPv6 literals. */
   host: string;
+  /** The port, or the scheme's default (80, 443) when the URL has none. */
   port: number;
   /** As sent, still percent-encoded. */
   path: string;
@@ -21,8 +22,17 @@ export function defaultPort(scheme: string): number {
 }
 
 /**
- * Splits `request.url`. Runtimes hand `Request`s an absolute, already-normalised URL, so
- * a few `indexOf`s do the work of `new URL()`, which would be parsed twice per request.
+ * Splits `request.url` into the parts routing and telemetry need. Runtimes hand `Request`s an
+ * absolute, already-normalised URL, so a few `indexOf`s do the work of `new URL()`; the last
+ * answer is remembered, so a router and the instrumentation asking in turn parse it once.
+ *
+ * @example
+ * ```ts
+ * import { parseRequestTarget } from '@rolldice/otel';
+ *
+ * const { path, query, segments } = parseRequestTarget('http://localhost:8080/rolldice/Alice?rolls=2');
+ * // path '/rolldice/Alice', query 'rolls=2', segments ['', 'rolldice', 'Alice']
+ * ```
  */
 export function parseRequestTarget(url: string): RequestTarget {
   // The router, the server instrumentation and the route's dispatcher all ask for the same
@@ -85,6 +95,14 @@ const SENSITIVE_QUERY_KEYS = new Set([
 /**
  * `url.full` as the semantic conventions want it: credentials replaced by `REDACTED:REDACTED`
  * and the values of known signature query keys by `REDACTED`.
+ *
+ * @example
+ * ```ts
+ * import { redactUrl } from '@rolldice/otel';
+ *
+ * redactUrl(new URL('https://user:pw@bucket.example/key?X-Amz-Signature=abc&v=1'));
+ * // 'https://REDACTED:REDACTED@bucket.example/key?X-Amz-Signature=REDACTED&v=1'
+ * ```
  */
 export function redactUrl(url: URL): string {
   const redacted = new URL(url.href);
@@ -100,6 +118,13 @@ export function redactUrl(url: URL): string {
  * A query string (without `?`) as `url.query` wants it: the values of known signature keys
  * replaced by `REDACTED`, every other pair as it was. Keys match case-sensitively, as the
  * semantic conventions ask.
+ *
+ * @example
+ * ```ts
+ * import { redactQuery } from '@rolldice/otel';
+ *
+ * redactQuery('sig=abc&page=2'); // 'sig=REDACTED&page=2'
+ * ```
  */
 export function redactQuery(query: string): string {
   // By hand rather than with URLSearchParams, which would re-encode every other value.

@@ -39,9 +39,45 @@ function localModules(): string[] {
   return [...files].sort();
 }
 
+/** The names a module imports from packages (bare specifiers), under their own names: `A` of `A as B`. */
+function packageImports(file: string): Set<string> {
+  const names = new Set<string>();
+  for (
+    const [, list, specifier] of readFileSync(file, 'utf8').matchAll(
+      /import\s+(?:type\s+)?\{([^}]*)\}\s*from\s*'([^']+)'/g,
+    )
+  ) {
+    if (specifier!.startsWith('.') || specifier!.startsWith('/')) continue;
+    for (const item of list!.split(',')) {
+      const name = item.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0];
+      if (name) names.add(name);
+    }
+  }
+  return names;
+}
+
+/**
+ * A dependency's type in a public signature (OpenTelemetry's `TracerProvider`, Hono's
+ * `MiddlewareHandler`) is documented by that package, not re-exported with everything it
+ * references: Deno skips these for jsr: and https: modules (denoland/deno#27364), but npm
+ * modules resolve to files and are still reported. Such a report is known by the referencing
+ * module importing the type from a package.
+ */
+function isDependencyTypeRef(diagnostic: string): boolean {
+  const type = /^error\[private-type-ref\]: .* references private type '([^']+)'/.exec(diagnostic)?.[1];
+  const file = /\n\s*--> (.+?):\d+:\d+/.exec(diagnostic)?.[1];
+  return type !== undefined && file !== undefined && packageImports(file).has(type);
+}
+
 const lint = run(['doc', '--lint', ...entryPoints]);
-const lintErrors = lint.status === 0 ? 0 : Number(/Found (\d+) documentation lint error/.exec(lint.output)?.[1] ?? 1);
-if (lintErrors) console.log(lint.output.replace(/\nStack backtrace:[\s\S]*$/, '').trimEnd());
+const diagnostics = `\n${lint.output.replace(/\nStack backtrace:[\s\S]*$/, '')}`.split(/\n(?=error\[)/)
+  .filter((text) => text.startsWith('error['))
+  .map((text) => text.replace(/\nerror: Found \d+ documentation lint errors?\.[\s\S]*$/, '').trimEnd());
+const dependencyRefs = diagnostics.filter(isDependencyTypeRef).length;
+const lintErrors = lint.status === 0 ? 0 : Math.max(diagnostics.length - dependencyRefs, diagnostics.length ? 0 : 1);
+if (lintErrors) {
+  console.log(diagnostics.length ? diagnostics.filter((d) => !isDependencyTypeRef(d)).join('\n\n') : lint.output);
+}
 
 const modules = localModules();
 const check = run(['check', '--doc-only', ...modules]);
@@ -51,7 +87,8 @@ const failingExamples = new Set(check.output.match(/file:\/\/\S+?\.ts#\d+-\d+\.t
 if (checkErrors) console.log(check.output.replace(/\nStack backtrace:[\s\S]*$/, '').trimEnd());
 
 console.log(
-  `docs: ${lintErrors} \`deno doc --lint\` errors in ${entryPoints.join(', ')}; ` +
+  `docs: ${lintErrors} \`deno doc --lint\` errors in ${entryPoints.join(', ')} ` +
+    `(${dependencyRefs} references to dependencies' types not counted); ` +
     `${checkErrors} type errors in ${failingExamples} examples (\`deno check --doc-only\`, ${modules.length} modules)`,
 );
 process.exit(lintErrors || checkErrors ? 1 : 0);

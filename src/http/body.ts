@@ -1,6 +1,14 @@
 /**
  * At most `limit` bytes of a response body. Once that many have arrived the rest is cancelled
  * rather than read, so a long or endless body neither fills memory nor holds the connection.
+ *
+ * @example
+ * ```ts
+ * import { readBodyUpTo } from '@rolldice/otel';
+ *
+ * const response = await fetch('https://example.com/');
+ * const start = new TextDecoder().decode(await readBodyUpTo(response, 1024)); // the first KiB at most
+ * ```
  */
 export async function readBodyUpTo(response: Response, limit: number): Promise<Uint8Array> {
   if (response.body === null) return new Uint8Array(0);

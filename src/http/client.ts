@@ -31,7 +31,7 @@ import { defaultPort, redactUrl } from '../url.ts';
 import { denoTracesRequests } from '../runtime.ts';
 
 /** The instrumentation scope of the client spans and metrics: this package. */
-export const HTTP_CLIENT_SCOPE = PACKAGE_NAME;
+export const HTTP_CLIENT_SCOPE: typeof PACKAGE_NAME = PACKAGE_NAME;
 
 /**
  * Which URLs an option applies to: a string matches the URLs that start with it, a regular
@@ -39,10 +39,11 @@ export const HTTP_CLIENT_SCOPE = PACKAGE_NAME;
  */
 export type UrlMatcher = string | RegExp;
 
+/** Options of {@link createInstrumentedFetch} and {@link instrumentGlobalFetch}. */
 export interface InstrumentedFetchOptions {
-  /** @default the global tracer provider */
+  /** Where the CLIENT spans are made. @default the global tracer provider, as `registerOTel()` installs it */
   tracerProvider?: TracerProvider;
-  /** @default the global meter provider */
+  /** Where `http.client.request.duration` is recorded. @default the global meter provider */
   meterProvider?: MeterProvider;
   /** Injects the active context into each request's headers. @default the global propagator */
   propagator?: TextMapPropagator;
@@ -90,20 +91,32 @@ function errorType(error: unknown): string {
 }
 
 /**
- * Creates a `fetch` that traces and measures every request it sends: a CLIENT span named
- * after the method with the stable HTTP client semantic conventions, the request's headers
- * carrying the active context (`traceparent`, `tracestate`, `baggage`; to every URL unless
- * {@link InstrumentedFetchOptions.propagateContextUrls} says otherwise), and a point on
- * `http.client.request.duration`. The span ends when the response headers arrive, or when
- * the request fails or is aborted. It wraps a fetch, it does not patch one; the caller's
- * `Request` and `Headers` are never modified. Requests made while tracing is suppressed
- * (as the OTLP exporters do) pass through untouched, and so does every request where Deno's
- * built-in OpenTelemetry (`OTEL_DENO=true`) already traces `fetch` and propagates the context.
+ * Creates a `fetch` that traces and measures every request it sends, for calls to other
+ * services; the global `fetch` stays as it is ({@link instrumentGlobalFetch} replaces it).
+ * Each request gets a CLIENT span named after its method, e.g. `GET`, a child of the active
+ * span (inside an {@link instrument}ed handler, the request's SERVER span), with the stable
+ * HTTP client semantic conventions (`url.full` with credentials and signatures redacted), and
+ * a point on `http.client.request.duration`. Its headers carry the active context
+ * (`traceparent`, `tracestate`, `baggage`) to every URL unless `propagateContextUrls` says
+ * otherwise, so the service called continues the trace.
+ *
+ * The span ends when the response headers arrive, or when the request fails or is aborted; a
+ * 4xx or 5xx answer marks it as an error. It wraps a fetch, it does not patch one: the
+ * caller's `Request` and `Headers` are never modified. Requests made while tracing is
+ * suppressed (as the OTLP exporters do) pass through untouched, and so does every request
+ * where Deno's built-in OpenTelemetry (`OTEL_DENO=true`) already traces `fetch`. Create it
+ * after `registerOTel()`: its meter is looked up once, when it is created.
  *
  * @example
  * ```ts
- * const tracedFetch = createInstrumentedFetch({ ...telemetry });
- * const response = await tracedFetch('http://dice.internal:8080/rolldice/Alice');
+ * import { createInstrumentedFetch, instrument, registerOTel } from '@rolldice/otel';
+ *
+ * registerOTel({ serviceName: 'frontend' });
+ * const tracedFetch = createInstrumentedFetch({ propagateContextUrls: ['http://dice.internal:8080/'] });
+ * Deno.serve(instrument(async () => {
+ *   const roll = await tracedFetch('http://dice.internal:8080/rolldice/Alice');
+ *   return new Response(await roll.text());
+ * }));
  * ```
  */
 export function createInstrumentedFetch(options: InstrumentedFetchOptions = {}): typeof fetch {
@@ -198,13 +211,16 @@ export function createInstrumentedFetch(options: InstrumentedFetchOptions = {}):
 
 /**
  * Replaces `globalThis.fetch` with an instrumented one (see {@link createInstrumentedFetch}),
- * for code that calls the global fetch directly. Opt-in, and undone by the function it
- * returns; a second call while installed changes nothing.
+ * for code that calls the global fetch directly, libraries included. Opt-in, and undone by the
+ * function it returns; a second call while installed changes nothing.
  *
  * @example
  * ```ts
- * const uninstall = instrumentGlobalFetch({ ...telemetry });
- * await fetch('http://example.com/'); // traced
+ * import { instrumentGlobalFetch, registerOTel } from '@rolldice/otel';
+ *
+ * registerOTel({ serviceName: 'frontend' });
+ * const uninstall = instrumentGlobalFetch({ propagateContextUrls: ['http://dice.internal:8080/'] });
+ * await fetch('http://dice.internal:8080/rolldice/Alice'); // a CLIENT span, the context in its headers
  * uninstall();
  * ```
  */

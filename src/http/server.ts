@@ -55,13 +55,14 @@ const METRIC_HTTP_SERVER_REQUEST_BODY_SIZE = 'http.server.request.body.size';
 const METRIC_HTTP_SERVER_RESPONSE_BODY_SIZE = 'http.server.response.body.size';
 
 /**
- * What an adapter that builds its own argument tells the instrumentation beyond the `Request`
- * (the dice service's adapters). Handlers wrapped with {@link instrument} need none of this:
- * it reads the peer from the runtime's own argument.
+ * What a server adapter that builds its own handler argument tells the instrumentation beyond
+ * the `Request`, for {@link createHttpServerInstrumentation}. Handlers wrapped with
+ * {@link instrument} need none of this: it reads the peer from the runtime's own argument.
  */
 export interface ServerRequestInfo {
   /** The peer's IP address, e.g. `127.0.0.1`. */
   clientAddress?: string;
+  /** The peer's port, recorded only with `clientAddress`. */
   clientPort?: number;
   /** The HTTP version, e.g. `1.1`, when the runtime tells it. */
   protocolVersion?: string;
@@ -86,9 +87,12 @@ export type AnyFetchHandler = (this: any, request: Request, ...args: any[]) => R
 
 /** What every server instrumentation takes. */
 export interface HttpServerOptions {
-  /** @default the global tracer provider */
+  /** Where the SERVER spans are made. @default the global tracer provider, as `registerOTel()` installs it */
   tracerProvider?: TracerProvider;
-  /** @default the global meter provider, looked up at the first request */
+  /**
+   * Where `http.server.request.duration` is recorded.
+   * @default the global meter provider, looked up at the first request
+   */
   meterProvider?: MeterProvider;
   /** Extracts the incoming context. @default the global propagator */
   propagator?: TextMapPropagator;
@@ -142,7 +146,7 @@ export interface HttpServerInstrumentation {
 }
 
 /** The instrumentation scope of the server spans and metrics: this package. */
-export const HTTP_SERVER_SCOPE = PACKAGE_NAME;
+export const HTTP_SERVER_SCOPE: typeof PACKAGE_NAME = PACKAGE_NAME;
 
 const headersGetter: TextMapGetter<Headers> = {
   keys: (headers) => [...headers.keys()],
@@ -406,9 +410,15 @@ class RequestRecord {
 }
 
 /**
- * Wraps any fetch-style handler so that each request gets a SERVER span named
- * `{method} {route}` with the stable HTTP semantic conventions, the incoming W3C context as its
- * parent and active while the handler runs, and a point on `http.server.request.duration`.
+ * Wraps any fetch-style handler so that each request gets a SERVER span and a point on
+ * `http.server.request.duration`, with the stable HTTP semantic conventions; call
+ * `registerOTel()` first so that they are exported. The span is named `{method} {route}` once
+ * the route is known (`options.route`, {@link setRoute}, or the Hono middleware of
+ * `@rolldice/otel/hono`), else `{method}`. Its parent is the context the request carries (W3C
+ * `traceparent`), and it is the active span while the handler runs, across `await`, so that
+ * the spans the handler starts and the fetches it makes are its children. It ends when the
+ * handler's `Response` is returned (a streamed body may still be sending); a 5xx answer, or a
+ * handler that throws, marks it as an error.
  *
  * The handler is called with the runtime's own arguments, untouched (`this` too), and its
  * answer or error is passed back as it was, so the wrapped handler has the handler's own type:
@@ -418,12 +428,15 @@ class RequestRecord {
  * client's address and port are read from that argument (Deno's `info.remoteAddr`, Bun's
  * `server.requestIP()`, @hono/node-server's `incoming.socket`).
  *
- * Where Deno's built-in OpenTelemetry (`OTEL_DENO=true`) already makes the request's SERVER
- * span, no second one is made: the route and any error are added to Deno's.
+ * Where Deno's built-in OpenTelemetry (`OTEL_DENO=true`) or another SDK has already made the
+ * request's SERVER span, no second one is made: the route and any error are added to that one.
  *
  * @example
  * ```ts
- * Deno.serve(instrument((request) => new Response('hi')));
+ * import { instrument, registerOTel } from '@rolldice/otel';
+ *
+ * registerOTel({ serviceName: 'hello' });
+ * Deno.serve(instrument((request) => new Response(`hello from ${new URL(request.url).pathname}`)));
  * ```
  */
 export function instrument<H extends AnyFetchHandler>(handler: H, options: InstrumentOptions = {}): H {
@@ -468,19 +481,23 @@ function recover(
 /**
  * Sets the route of the request being served, once a router has matched it: the span becomes
  * `{method} {route}` with `http.route`, and `http.server.request.duration` gets `http.route`.
- * Any router does it in one line, in its matched handler or a middleware that runs after
- * matching, e.g. `setRoute(request, '/users/:id')`; the Hono middleware does it from Hono's
- * matched route. For a request {@link instrument} does not serve, it names the active span
- * instead, as Deno's documentation shows for its built-in telemetry. The route must be the
- * template, never the path itself: a route per user would swamp the metrics.
+ * Without it, the span is named by the method alone and the durations of every route fall
+ * together. Any router does it in one line, in its matched handler or in a
+ * middleware that runs after matching; the Hono middleware does it from Hono's matched route.
+ * The route must be the template, e.g. `/users/:id`, never the path itself: a route per user
+ * would swamp the metrics. For a request {@link instrument} does not serve, it names the
+ * active span instead, as Deno's documentation shows for its built-in telemetry.
  *
  * @example
  * ```ts
+ * import { instrument, setRoute } from '@rolldice/otel';
+ *
  * const user = new URLPattern({ pathname: '/users/:id' });
  * Deno.serve(instrument((request) => {
- *   if (!user.test(request.url)) return new Response('Not Found', { status: 404 });
+ *   const match = user.exec(request.url);
+ *   if (match === null) return new Response('Not Found', { status: 404 });
  *   setRoute(request, '/users/:id');
- *   return new Response('hi');
+ *   return new Response(`user ${match.pathname.groups.id}`);
  * }));
  * ```
  */
@@ -497,9 +514,28 @@ export function setRoute(request: Request, route: string): void {
 
 /**
  * Creates the HTTP server instrumentation for a router that knows each route before it
- * dispatches (the dice service's): every handler it wraps gets `info.context`, and a handler
- * that throws is answered `500` with one `diag.error` line, as the service wants. For anything
- * else, {@link instrument} is the wrapper to use.
+ * dispatches, and wraps each route's handler once: every handler gets `info.context` (its
+ * SERVER span's context) and, unless `activateContext: false`, runs with it active. Unlike
+ * {@link instrument}, a handler that throws is answered `500` with one `diag.error` line, and
+ * the peer comes from the {@link ServerRequestInfo} the router passes. For anything else,
+ * {@link instrument} is the wrapper to use.
+ *
+ * @example
+ * ```ts
+ * import { trace } from '@opentelemetry/api';
+ * import { createHttpServerInstrumentation, registerOTel } from '@rolldice/otel';
+ *
+ * registerOTel({ serviceName: 'dice' });
+ * const http = createHttpServerInstrumentation({ activateContext: false });
+ * const roll = http.instrument((_request, info) => {
+ *   // Not made active: the SERVER span's context is passed on by hand.
+ *   trace.getTracer('dice').startSpan('roll', {}, info?.context).end();
+ *   return new Response(String(1 + Math.floor(Math.random() * 6)));
+ * }, '/rolldice');
+ * Deno.serve((request) =>
+ *   new URL(request.url).pathname === '/rolldice' ? roll(request) : new Response('Not Found', { status: 404 })
+ * );
+ * ```
  */
 export function createHttpServerInstrumentation(
   options: Omit<InstrumentHandlerOptions, 'route'> = {},

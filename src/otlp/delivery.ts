@@ -18,16 +18,22 @@ import { type ExportError, exportError } from './export-error.ts';
 import type { SendResult } from './fetch-transport.ts';
 import type { CancelTimer } from './loss-reporter.ts';
 
+/**
+ * How long an OTLP exporter pauses after a retryable failure (429, 502, 503, 504, a timeout, no
+ * answer) before it tries again: `initialBackoffMillis`, times `backoffMultiplier` for each
+ * further failure in a row, up to `maxBackoffMillis`, with jitter; a collector's `Retry-After`
+ * wins. Requests are not given up for their age: they wait, within the {@link DeliveryBudget}.
+ */
 export interface BackoffOptions {
   /** The pause after the first retryable failure, before jitter. @default 1000 */
   initialBackoffMillis?: number;
-  /** @default 5000 */
+  /** The longest pause, before jitter. @default 5000 */
   maxBackoffMillis?: number;
-  /** @default 1.5 */
+  /** What each further failure in a row multiplies the pause by. @default 1.5 */
   backoffMultiplier?: number;
   /** Each pause is the backoff times a random factor in [1 - jitter, 1 + jitter]. @default 0.2 */
   jitter?: number;
-  /** In [0, 1), as `Math.random`. */
+  /** A number in [0, 1), for the jitter: a fixed one makes pauses predictable in tests. @default Math.random */
   random?: () => number;
 }
 
@@ -63,11 +69,14 @@ export interface DeliveryQueueOptions extends BackoffOptions {
 }
 
 /**
- * What the queues of one SDK share: the bound on the bytes they hold together, and the time
- * their shutdown ends by.
+ * What the OTLP exporters given the same budget share: the bound on the bytes they hold
+ * together for a collector that does not take them, and the time their shutdown ends by. Made
+ * by {@link createDeliveryBudget}, the only kind the exporters take.
  */
 export interface DeliveryBudget {
+  /** The most bytes of encoded requests the exporters sharing it hold together. */
   readonly maxBytes: number;
+  /** The bytes they hold now, waiting or being sent. */
   readonly heldBytes: number;
   /**
    * Starts the shutdown clock: every flush and close of the queues sharing the budget ends
@@ -465,7 +474,25 @@ export interface DeliveryQueue {
   close(timeoutMillis: number): Promise<void>;
 }
 
-/** A bound of `maxBytes` on what the queues sharing it hold together. */
+/**
+ * A bound of `maxBytes` on the telemetry that the OTLP exporters given it hold together while
+ * a collector does not take it (encoded requests, bytes as sent). Past it, a new request
+ * pushes out the oldest one waiting, of any signal, and the loss is counted and reported; a
+ * single request larger than the bound is still held when nothing else is. Give one budget to
+ * the exporters of every signal (`budget` of their options), so that an outage costs at most
+ * `maxBytes` in all; an exporter given none has 32 MiB of its own. `registerOTel()` makes one
+ * for its exporters, of `ROLLDICE_OTLP_BUFFER_BYTES` (32 MiB unless set).
+ *
+ * @example
+ * ```ts
+ * import { createDeliveryBudget, createOtlpLogExporter, createOtlpSpanExporter } from '@rolldice/otel';
+ *
+ * const budget = createDeliveryBudget(8 * 1024 * 1024); // traces and logs together
+ * const otlp = { protocol: 'http/protobuf', headers: {}, timeoutMillis: 10_000, compression: 'none' } as const;
+ * const spans = createOtlpSpanExporter({ ...otlp, url: 'http://localhost:4318/v1/traces' }, { budget });
+ * const logs = createOtlpLogExporter({ ...otlp, url: 'http://localhost:4318/v1/logs' }, { budget });
+ * ```
+ */
 export function createDeliveryBudget(maxBytes: number): DeliveryBudget {
   return new Budget(maxBytes);
 }

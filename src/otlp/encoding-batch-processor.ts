@@ -309,9 +309,25 @@ class EncodingBatchProcessor<Item extends Encodable> {
 }
 
 /**
- * A span processor that batches sampled spans and exports them over OTLP/HTTP protobuf,
- * encoding spans shortly after they end; `options` are its exporter's (createOtlpSpanExporter()),
- * and its health goes to the same `health`.
+ * A span processor that batches sampled spans and exports them over OTLP/HTTP protobuf, in
+ * place of a `BatchSpanProcessor` and {@link createOtlpSpanExporter}: each span is encoded
+ * shortly after it ends rather than kept until its batch is sent, which costs less CPU and
+ * garbage collection. `batch` works as `OTEL_BSP_*` does for the SDK's processor; `options` are
+ * its exporter's, and `config.protocol` must be `http/protobuf` (a `TypeError` otherwise).
+ * `registerOTel()` uses it for OTLP protobuf traces.
+ *
+ * @example
+ * ```ts
+ * import { TracerProvider } from '@opentelemetry/sdk-trace';
+ * import { createOtlpProtobufSpanProcessor } from '@rolldice/otel';
+ *
+ * const url = 'http://localhost:4318/v1/traces';
+ * const processor = createOtlpProtobufSpanProcessor(
+ *   { url, protocol: 'http/protobuf', headers: {}, timeoutMillis: 10_000, compression: 'none' },
+ *   { scheduledDelayMillis: 5000, exportTimeoutMillis: 30_000, maxQueueSize: 2048, maxExportBatchSize: 512 },
+ * );
+ * const provider = new TracerProvider({ spanProcessors: [processor] });
+ * ```
  */
 export function createOtlpProtobufSpanProcessor(
   config: OtlpExporterConfig,
@@ -331,9 +347,23 @@ export function createOtlpProtobufSpanProcessor(
 }
 
 /**
- * A log record processor that batches log records and exports them over OTLP/HTTP protobuf,
- * encoding records shortly after they are emitted; `options` are its exporter's
- * (createOtlpSpanExporter()), and its health goes to the same `health`.
+ * A log record processor that batches log records and exports them over OTLP/HTTP protobuf, in
+ * place of a `BatchLogRecordProcessor` and {@link createOtlpLogExporter}: each record is encoded
+ * shortly after it is emitted. `batch` works as `OTEL_BLRP_*` does; `options` are its
+ * exporter's, and `config.protocol` must be `http/protobuf` (a `TypeError` otherwise).
+ *
+ * @example
+ * ```ts
+ * import { LoggerProvider } from '@opentelemetry/sdk-logs';
+ * import { createOtlpProtobufLogRecordProcessor } from '@rolldice/otel';
+ *
+ * const url = 'http://localhost:4318/v1/logs';
+ * const processor = createOtlpProtobufLogRecordProcessor(
+ *   { url, protocol: 'http/protobuf', headers: {}, timeoutMillis: 10_000, compression: 'none' },
+ *   { scheduledDelayMillis: 1000, exportTimeoutMillis: 30_000, maxQueueSize: 2048, maxExportBatchSize: 512 },
+ * );
+ * const provider = new LoggerProvider({ processors: [processor] });
+ * ```
  */
 export function createOtlpProtobufLogRecordProcessor(
   config: OtlpExporterConfig,

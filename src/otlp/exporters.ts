@@ -71,13 +71,17 @@ export const DEFAULT_CONCURRENCY_LIMIT = 4;
  */
 export const DEFAULT_BUFFER_BYTES = 32 * 1024 * 1024;
 
-/** Knobs for tests and embedders; the defaults follow the spec and the official exporters. */
+/**
+ * How the OTLP exporters and processors deliver, beyond where to (their {@link OtlpExporterConfig}):
+ * a shared outage buffer, retries, concurrency, the `fetch` they send with, and clocks for
+ * tests. Every option is optional; the defaults follow the specification and the official exporters.
+ */
 export interface OtlpExporterOptions extends BackoffOptions {
-  /** Requests in flight while the collector answers. @default DEFAULT_CONCURRENCY_LIMIT */
+  /** Requests in flight while the collector answers. @default 4 */
   concurrencyLimit?: number;
   /**
-   * The bound on what the exporter holds for delivery; share one between exporters to bound
-   * them together. @default a budget of DEFAULT_BUFFER_BYTES of the exporter's own
+   * The bound on what the exporter holds for delivery; give one to several exporters to bound
+   * them together. @default a budget of 32 MiB of the exporter's own
    */
   budget?: DeliveryBudget;
   /**
@@ -85,7 +89,10 @@ export interface OtlpExporterOptions extends BackoffOptions {
    * @default the export timeout (`timeoutMillis` of the exporter's configuration)
    */
   shutdownTimeoutMillis?: number;
-  /** Where the exporter reports its health, for the `otel.sdk.exporter.*` metrics. */
+  /**
+   * Told what the exporter delivers, fails by `error.type` and holds, as `registerOTel()` does
+   * to report the `otel.sdk.exporter.*` metrics. @default none: nothing is counted
+   */
   health?: OtlpHealth;
   /**
    * Send each request to fetch as a one-chunk stream with its length (the fetch transport's
@@ -371,8 +378,31 @@ class OtlpHttpExporter<Items> {
 }
 
 /**
- * An OTLP/HTTP span exporter with an outage buffer; `options` bound and share it (`budget`),
- * report its health (`health`), tune the transport (`streamBody`) and fake time in tests.
+ * An OTLP/HTTP span exporter on `fetch`, for an SDK you set up yourself (`registerOTel()` makes
+ * its own). It sends each batch to `config.url`, the full signal URL such as
+ * `http://localhost:4318/v1/traces`, encoded as `config.protocol` says with the official
+ * serializers' bytes. `export()` succeeds once the batch is held for delivery: requests go in
+ * order, and what the collector cannot take yet (429, 502, 503, 504, a timeout, no answer) is
+ * retried with backoff and held through an outage within `options.budget`. What the collector
+ * refuses, or the budget pushes out, is counted and reported through `diag.warn`, one line per
+ * interval at most. `forceFlush()` waits for delivery at most `config.timeoutMillis`;
+ * `shutdown()` at most `options.shutdownTimeoutMillis`, then rejects with an error that counts
+ * what it gave up.
+ *
+ * @example
+ * ```ts
+ * import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+ * import { createOtlpSpanExporter } from '@rolldice/otel';
+ *
+ * const exporter = createOtlpSpanExporter({
+ *   url: 'http://localhost:4318/v1/traces',
+ *   protocol: 'http/protobuf',
+ *   headers: {},
+ *   timeoutMillis: 10_000,
+ *   compression: 'none',
+ * });
+ * const provider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] });
+ * ```
  */
 export function createOtlpSpanExporter(config: OtlpExporterConfig, options: OtlpExporterOptions = {}): SpanExporter {
   const exporter = new OtlpHttpExporter(TRACES, config, options);
@@ -406,8 +436,26 @@ export function selectTemporality(
 }
 
 /**
- * An OTLP/HTTP metric exporter with the temporality `temporality` asks for, and an outage
- * buffer; `options` as for createOtlpSpanExporter().
+ * An OTLP/HTTP metric exporter on `fetch`, for a `PeriodicExportingMetricReader` of an SDK you
+ * set up yourself: each collection goes to `config.url`, e.g. `http://localhost:4318/v1/metrics`,
+ * with the temporality `temporality` asks for (`cumulative`; `delta` for counters and
+ * histograms; `lowmemory` for the synchronous ones only). Delivery, retries, the outage buffer
+ * and `options` are as for {@link createOtlpSpanExporter}.
+ *
+ * @example
+ * ```ts
+ * import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+ * import { createOtlpMetricExporter } from '@rolldice/otel';
+ *
+ * const exporter = createOtlpMetricExporter({
+ *   url: 'http://localhost:4318/v1/metrics',
+ *   protocol: 'http/protobuf',
+ *   headers: {},
+ *   timeoutMillis: 10_000,
+ *   compression: 'none',
+ * }, 'delta');
+ * const provider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter })] });
+ * ```
  */
 export function createOtlpMetricExporter(
   config: OtlpExporterConfig,
@@ -423,7 +471,26 @@ export function createOtlpMetricExporter(
   };
 }
 
-/** An OTLP/HTTP log record exporter with an outage buffer; `options` as for createOtlpSpanExporter(). */
+/**
+ * An OTLP/HTTP log record exporter on `fetch`, for a `BatchLogRecordProcessor` of an SDK you
+ * set up yourself: each batch goes to `config.url`, e.g. `http://localhost:4318/v1/logs`.
+ * Delivery, retries, the outage buffer and `options` are as for {@link createOtlpSpanExporter}.
+ *
+ * @example
+ * ```ts
+ * import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
+ * import { createOtlpLogExporter } from '@rolldice/otel';
+ *
+ * const exporter = createOtlpLogExporter({
+ *   url: 'http://localhost:4318/v1/logs',
+ *   protocol: 'http/protobuf',
+ *   headers: {},
+ *   timeoutMillis: 10_000,
+ *   compression: 'none',
+ * });
+ * const provider = new LoggerProvider({ processors: [new BatchLogRecordProcessor({ exporter })] });
+ * ```
+ */
 export function createOtlpLogExporter(
   config: OtlpExporterConfig,
   options: OtlpExporterOptions = {},

@@ -17,6 +17,7 @@ const ATTR_OTEL_COMPONENT_TYPE = 'otel.component.type';
 /** The instrumentation scope of these metrics. */
 export const SELF_METRICS_SCOPE = 'rolldice/otlp';
 
+/** One of the three signals, as OTLP names them in its paths: `/v1/traces`, `/v1/metrics`, `/v1/logs`. */
 export type TelemetrySignal = 'traces' | 'metrics' | 'logs';
 
 interface SignalNames {
@@ -66,7 +67,12 @@ interface ProcessorComponent extends Component {
   capacity: number;
 }
 
-/** Where the OTLP components of one SDK report their health, and how it becomes metrics. */
+/**
+ * Where the OTLP exporters and processors of one SDK report what they deliver, drop and hold,
+ * given as `health` of their options. `registerOTel()` passes its own, which reports it all as
+ * the semantic conventions' `otel.sdk.exporter.*` and `otel.sdk.processor.*` metrics; implement
+ * it to count delivery yourself.
+ */
 export interface OtlpHealth {
   /** Registers an exporter that sends to `url`; `held` counts the items it holds now. */
   exporter(signal: TelemetrySignal, componentType: string, url: string, held: () => number): ExporterTally;

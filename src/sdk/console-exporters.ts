@@ -29,7 +29,19 @@ function exportAsJson<T>(
   }
 }
 
-/** A span exporter that prints each batch to `write` as indented OTLP/JSON. */
+/**
+ * A span exporter that prints each batch to `write` as indented OTLP/JSON: the request an OTLP
+ * exporter would send, the same text on every runtime (`exporters: ['console']` of `registerOTel()`).
+ *
+ * @example
+ * ```ts
+ * import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+ * import { createConsoleSpanExporter } from '@rolldice/otel';
+ *
+ * const exporter = createConsoleSpanExporter((text) => console.log(text));
+ * const provider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] });
+ * ```
+ */
 export function createConsoleSpanExporter(write: (text: string) => void): SpanExporter {
   return {
     export: (spans: ReadableSpan[], done) => exportAsJson(JsonTraceSerializer, write, spans, done),
@@ -38,7 +50,19 @@ export function createConsoleSpanExporter(write: (text: string) => void): SpanEx
   };
 }
 
-/** A metric exporter that prints each collection to `write` as indented OTLP/JSON. */
+/**
+ * A metric exporter that prints each collection to `write` as indented OTLP/JSON, with
+ * cumulative temporality.
+ *
+ * @example
+ * ```ts
+ * import { MeterProvider, PeriodicExportingMetricReader } from '@opentelemetry/sdk-metrics';
+ * import { createConsoleMetricExporter } from '@rolldice/otel';
+ *
+ * const exporter = createConsoleMetricExporter((text) => console.log(text));
+ * const provider = new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter })] });
+ * ```
+ */
 export function createConsoleMetricExporter(write: (text: string) => void): PushMetricExporter {
   return {
     export: (metrics: ResourceMetrics, done) => exportAsJson(JsonMetricsSerializer, write, metrics, done),
@@ -47,7 +71,18 @@ export function createConsoleMetricExporter(write: (text: string) => void): Push
   };
 }
 
-/** A log record exporter that prints each batch to `write` as indented OTLP/JSON. */
+/**
+ * A log record exporter that prints each batch to `write` as indented OTLP/JSON.
+ *
+ * @example
+ * ```ts
+ * import { BatchLogRecordProcessor, LoggerProvider } from '@opentelemetry/sdk-logs';
+ * import { createConsoleLogExporter } from '@rolldice/otel';
+ *
+ * const exporter = createConsoleLogExporter((text) => console.log(text));
+ * const provider = new LoggerProvider({ processors: [new BatchLogRecordProcessor({ exporter })] });
+ * ```
+ */
 export function createConsoleLogExporter(write: (text: string) => void): LogRecordExporter {
   return {
     export: (records: ReadableLogRecord[], done) => exportAsJson(JsonLogsSerializer, write, records, done),

@@ -14,12 +14,15 @@ export const DIAG_LEVELS: Record<LogLevel, DiagLogLevel> = {
 
 /**
  * A diag logger that writes one prefixed line per message, e.g.
- * `rolldice: otel warn: Dropped 3 spans: ...`: the SDK's diagnostics, readable on a terminal.
- * It writes only where it is installed (`setupTelemetry({ output })`, `registerOTel({ diagLogger })`).
+ * `rolldice: otel warn: Dropped 3 spans: ...`: the SDK's diagnostics, readable on a terminal,
+ * with errors the SDK passes as objects shown by their message. It writes only where it is
+ * installed, e.g. by `registerOTel({ diagLogger })`.
  *
  * @example
  * ```ts
- * registerOTel({ diagLogger: createLineDiagLogger((line) => console.error(line), 'my-app: otel') });
+ * import { createLineDiagLogger, registerOTel } from '@rolldice/otel';
+ *
+ * registerOTel({ serviceName: 'dice', diagLogger: createLineDiagLogger((line) => console.error(line), 'dice: otel') });
  * ```
  */
 export function createLineDiagLogger(write: (line: string) => void, prefix = 'rolldice: otel'): DiagLogger {

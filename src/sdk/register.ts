@@ -25,30 +25,42 @@ export interface OtlpOptions extends Partial<Omit<OtlpExporterConfig, 'url'>>, O
 
 /** What every signal takes. */
 export interface SignalOptions {
-  /** @default OTEL_{TRACES,METRICS,LOGS}_EXPORTER, else `['otlp']` */
+  /**
+   * Where the signal goes: `otlp` to the collector, `console` printed as OTLP/JSON; both, or
+   * none with `[]`. @default OTEL_{TRACES,METRICS,LOGS}_EXPORTER, else `['otlp']`
+   */
   exporters?: ExporterName[];
   /** This signal's OTLP settings; `url` is the full signal URL, e.g. `http://collector:4318/v1/traces`. */
   otlp?: Partial<OtlpExporterConfig>;
 }
 
+/** Options of the trace signal, `traces` of {@link RegisterOTelOptions}. */
 export interface TracesOptions extends SignalOptions {
-  /** @default OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, else parentbased_always_on */
+  /**
+   * Which traces are recorded, e.g. `{ name: 'parentbased_traceidratio', ratio: 0.1 }`.
+   * @default OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, else parentbased_always_on
+   */
   sampler?: Partial<SamplerConfig>;
-  /** @default OTEL_BSP_* */
+  /** The batch span processor's delay, queue and batch sizes. @default OTEL_BSP_*, else the specification's */
   batch?: Partial<BatchConfig>;
 }
 
+/** Options of the metric signal, `metrics` of {@link RegisterOTelOptions}. */
 export interface MetricsOptions extends SignalOptions {
-  /** @default OTEL_METRIC_EXPORT_INTERVAL, else 60000 */
+  /** How often metrics are collected and exported. @default OTEL_METRIC_EXPORT_INTERVAL, else 60000 */
   exportIntervalMillis?: number;
-  /** @default OTEL_METRIC_EXPORT_TIMEOUT, else 30000 */
+  /** How long one collection and export may take. @default OTEL_METRIC_EXPORT_TIMEOUT, else 30000 */
   exportTimeoutMillis?: number;
-  /** @default OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, else cumulative */
+  /**
+   * Cumulative or delta temporality for the OTLP exporter.
+   * @default OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, else cumulative
+   */
   temporalityPreference?: TemporalityPreference;
 }
 
+/** Options of the log signal, `logs` of {@link RegisterOTelOptions}. */
 export interface LogsOptions extends SignalOptions {
-  /** @default OTEL_BLRP_* */
+  /** The batch log record processor's delay, queue and batch sizes. @default OTEL_BLRP_*, else the specification's */
   batch?: Partial<BatchConfig>;
 }
 
@@ -67,9 +79,15 @@ export interface RegisterOTelOptions {
   runtime?: RuntimeInfo;
   /** No telemetry at all: the API's no-op providers. @default OTEL_SDK_DISABLED, else false */
   disabled?: boolean;
-  /** @default OTEL_PROPAGATORS, else `['tracecontext', 'baggage']` */
+  /**
+   * The W3C propagators that read the incoming context and write the outgoing one, in order.
+   * @default OTEL_PROPAGATORS, else `['tracecontext', 'baggage']`
+   */
   propagators?: PropagatorName[];
-  /** @default OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT and OTEL_ATTRIBUTE_COUNT_LIMIT */
+  /**
+   * The attribute limits of spans and log records.
+   * @default OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT and OTEL_ATTRIBUTE_COUNT_LIMIT, else no length limit and 128 attributes
+   */
   limits?: Partial<ResolvedConfig['limits']>;
   /**
    * The outage buffer's bound in bytes and the longest time `shutdown()` spends delivering.
@@ -78,8 +96,11 @@ export interface RegisterOTelOptions {
   delivery?: Partial<ResolvedConfig['delivery']>;
   /** OTLP settings of every signal, and the exporters' `fetch`, retry and concurrency options. */
   otlp?: OtlpOptions;
+  /** The trace signal's exporters, OTLP settings, sampler and batching. */
   traces?: TracesOptions;
+  /** The metric signal's exporters, OTLP settings, export interval and temporality. */
   metrics?: MetricsOptions;
+  /** The log signal's exporters, OTLP settings and batching. */
   logs?: LogsOptions;
   /**
    * Where the library's own warnings go: invalid `OTEL_*` values (each then ignored, as the
@@ -100,24 +121,39 @@ export interface RegisterOTelOptions {
 const EXPORTER_VARIABLES = new Set(['OTEL_TRACES_EXPORTER', 'OTEL_METRICS_EXPORTER', 'OTEL_LOGS_EXPORTER']);
 
 /**
- * Sets up OpenTelemetry for the process in one call, like `@vercel/otel`'s `registerOTel`:
- * reads the standard `OTEL_*` variables from the runtime's environment, names the runtime
- * (Node.js, Deno or Bun) and its version on the resource, installs the tracer, meter and
- * logger providers, the W3C propagators and the context manager as the API's globals, and
- * exports over OTLP/HTTP with `fetch` (to `http://localhost:4318` unless configured). Options
- * given here win over the environment.
+ * Sets up OpenTelemetry for the process in one call, and returns its {@link Telemetry}. Call it
+ * once at startup, before serving; a string argument is the service name.
  *
- * The runtime's own OpenTelemetry is never doubled: when a tracer, meter or logger provider is
- * already registered (Deno under `OTEL_DENO=true`, in any case; Bun under `BUN_OTEL`; another
- * SDK) it throws a {@link TelemetryConflictError} whose message names the variable, and
- * registers nothing. It writes nothing to the console: warnings go to `onWarning` or the diag
- * logger.
+ * It reads the standard `OTEL_*` variables from the runtime's environment (on Deno, grant them
+ * with `--allow-env=OTEL_*`), puts the service and the runtime (Node.js, Deno or Bun, with its
+ * version) on the resource, installs the tracer, meter and logger providers, the W3C Trace
+ * Context and Baggage propagators and an AsyncLocalStorage context manager as the
+ * `@opentelemetry/api` globals, and exports traces, metrics and logs over OTLP/HTTP (protobuf)
+ * with `fetch`, to `http://localhost:4318` unless `OTEL_EXPORTER_OTLP_ENDPOINT` or
+ * `otlp.endpoint` says otherwise. Options win over the variables they name.
+ *
+ * Export runs in the background: a collector that is down costs a warning, not latency, and
+ * what it could not take yet is held (`delivery.bufferBytes` at most, 32 MiB by default; the
+ * oldest goes first) and sent once it answers again. Nothing flushes at exit by itself: await `shutdown()` when the process is
+ * asked to stop, after the server has stopped taking requests.
+ *
+ * It never doubles another OpenTelemetry: when a tracer, meter or logger provider is already
+ * registered (Deno's own under `OTEL_DENO=true`, Bun's under `BUN_OTEL`, another SDK, an
+ * earlier call not shut down) it throws a {@link TelemetryConflictError} whose message says
+ * what to change, and registers nothing. It writes nothing to the console: invalid `OTEL_*`
+ * values (each then ignored) and lost telemetry go to `onWarning`, else to `diag.warn`.
  *
  * @example
  * ```ts
+ * import { instrument, registerOTel } from '@rolldice/otel';
+ *
  * const otel = registerOTel({ serviceName: 'dice' });
- * // ... serve; then, on SIGTERM:
- * await otel.shutdown();
+ * const server = Deno.serve(instrument((request) => new Response('hi')));
+ * Deno.addSignalListener('SIGTERM', async () => {
+ *   await server.shutdown();
+ *   await otel.shutdown();
+ *   Deno.exit(0);
+ * });
  * ```
  */
 export function registerOTel(options: RegisterOTelOptions | string = {}): Telemetry {

@@ -56,9 +56,13 @@ import { PACKAGE_NAME } from '../version.ts';
 export interface Telemetry {
   /** False under `OTEL_SDK_DISABLED=true`: the providers are the API's no-ops. */
   readonly enabled: boolean;
+  /** Gives the tracers that make spans: `tracerProvider.getTracer('my-app')`. */
   readonly tracerProvider: ApiTracerProvider;
+  /** Gives the meters that make metric instruments: `meterProvider.getMeter('my-app')`. */
   readonly meterProvider: ApiMeterProvider;
+  /** Gives the loggers that emit log records: `loggerProvider.getLogger('my-app')`. */
   readonly loggerProvider: ApiLoggerProvider;
+  /** Reads the incoming context from headers and writes the outgoing one: the W3C propagators configured. */
   readonly propagator: TextMapPropagator;
   /** Exports everything buffered so far, on every signal. */
   forceFlush(): Promise<void>;
@@ -71,14 +75,16 @@ export interface Telemetry {
   shutdown(): Promise<void>;
 }
 
+/** Options of {@link setupTelemetry}. */
 export interface SetupTelemetryOptions {
+  /** Every setting, e.g. from `parseConfig()`; nothing is read from the environment. */
   config: ResolvedConfig;
   /** Becomes `process.runtime.*` on the resource. @default detectRuntime() */
   runtime?: RuntimeInfo;
   /**
    * Where console exporters print. Given, it is also where the SDK's own diagnostics go, one
    * line each on `stderr` at `config.logLevel`, through a global diag logger installed for
-   * them (the dice service's choice). @default console exporters print with `console.log`,
+   * them. @default console exporters print with `console.log`,
    * and the global diag logger is left alone
    */
   output?: Output;
@@ -107,8 +113,21 @@ export interface SetupTelemetryOptions {
  * already registered in the API's globals: by the runtime's own OpenTelemetry (`OTEL_DENO=true`
  * on Deno, `BUN_OTEL` on Bun), by another SDK, or by an earlier setup not shut down. Two SDKs
  * would export twice, or one would silently get nothing; its message is the one line to show.
+ *
+ * @example
+ * ```ts
+ * import { registerOTel, TelemetryConflictError } from '@rolldice/otel';
+ *
+ * try {
+ *   registerOTel({ serviceName: 'dice' });
+ * } catch (error) {
+ *   if (!(error instanceof TelemetryConflictError)) throw error;
+ *   console.error(error.message); // what to change, e.g. unset OTEL_DENO
+ * }
+ * ```
  */
 export class TelemetryConflictError extends Error {
+  /** Always `'TelemetryConflictError'`: it names the error in logs, and where `instanceof` cannot. */
   override name = 'TelemetryConflictError';
 }
 
@@ -144,9 +163,23 @@ function checkGlobalsFree(): void {
 }
 
 /**
- * Builds the tracer, meter and logger providers from a resolved configuration, like the
- * seed's `setupOTelSDK`: W3C propagators, batch span and log processors, a periodic
- * metric reader, and one `shutdown()` for all of them.
+ * Builds the tracer, meter and logger providers from a configuration given whole, for an
+ * embedder that reads its settings itself; `registerOTel()` is the one call that reads the
+ * environment. It makes the W3C propagators, a batch span and log record processor and a
+ * periodic metric reader per exporter, all OTLP exporters sharing one outage buffer, and one
+ * `shutdown()` for all of them; it installs them as the API's globals unless
+ * `registerGlobals: false`, and refuses, as `registerOTel()` does, when another SDK has.
+ *
+ * @example
+ * ```ts
+ * import { parseConfig, setupTelemetry } from '@rolldice/otel';
+ *
+ * const config = parseConfig({ OTEL_SERVICE_NAME: 'dice', OTEL_TRACES_EXPORTER: 'console' }, console.warn);
+ * const telemetry = setupTelemetry({ config, registerGlobals: false });
+ * const tracer = telemetry.tracerProvider.getTracer('my-app');
+ * tracer.startSpan('work').end();
+ * await telemetry.shutdown();
+ * ```
  */
 export function setupTelemetry(options: SetupTelemetryOptions): Telemetry {
   const { config, runtime = detectRuntime(), output, registerGlobals = true } = options;

@@ -108,6 +108,8 @@ function parseTraceParent(raw: string | string[] | undefined): ParsedTraceParent
  *
  * @example
  * ```ts
+ * import { W3CTraceState } from '@rolldice/otel';
+ *
  * const state = W3CTraceState.parse('rojo=00f067aa0ba902b7,congo=t61rcWkgMzE');
  * state.set('congo', 'ucfJifl5GOE').serialize(); // 'congo=ucfJifl5GOE,rojo=00f067aa0ba902b7'
  * ```
@@ -200,14 +202,21 @@ function truncate(members: Map<string, string>): Map<string, string> {
 }
 
 /**
- * The W3C Trace Context propagator, Level 2. Extraction validates `traceparent` itself, then
- * lets core's `W3CTraceContextPropagator` build the remote span context; `tracestate` is
- * parsed with the Level 2 grammar ({@link W3CTraceState}) and only when `traceparent` is valid.
- * Injection masks unknown trace flags and never sends an empty `tracestate`.
+ * The W3C Trace Context propagator, Level 2: reads and writes `traceparent` and `tracestate`.
+ * Extraction validates `traceparent` itself, then lets core's `W3CTraceContextPropagator`
+ * build the remote span context; `tracestate` is parsed with the Level 2 grammar
+ * ({@link W3CTraceState}) and only when `traceparent` is valid. Injection masks unknown trace
+ * flags and never sends an empty `tracestate`.
  *
  * @example
  * ```ts
- * const parent = createW3CTraceContextPropagator().extract(ROOT_CONTEXT, request.headers, getter);
+ * import { ROOT_CONTEXT, type TextMapGetter, trace } from '@opentelemetry/api';
+ * import { createW3CTraceContextPropagator } from '@rolldice/otel';
+ *
+ * const getter: TextMapGetter<Headers> = { keys: (h) => [...h.keys()], get: (h, key) => h.get(key) ?? undefined };
+ * const headers = new Headers({ traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' });
+ * const parent = createW3CTraceContextPropagator().extract(ROOT_CONTEXT, headers, getter);
+ * trace.getSpanContext(parent)?.traceId; // '4bf92f3577b34da6a3ce929d0e0e4736'
  * ```
  */
 export function createW3CTraceContextPropagator(): TextMapPropagator {
@@ -304,13 +313,21 @@ function serializeBaggageMember(key: string, entry: BaggageEntry): string | unde
 }
 
 /**
- * The W3C Baggage propagator: keys are tokens taken as they are, values percent-decoded, an
- * empty value kept, properties kept (normalised), invalid members dropped, a repeated key keeps
- * its last entry, and at most 180 members and 8192 bytes are read or sent.
+ * The W3C Baggage propagator: reads and writes the `baggage` header. Keys are tokens taken as
+ * they are, values percent-decoded, an empty value kept, properties kept (normalised), invalid
+ * members dropped, a repeated key keeps its last entry, and at most 180 members and 8192 bytes
+ * are read or sent.
  *
  * @example
  * ```ts
- * createW3CBaggagePropagator().inject(context.active(), headers, headersSetter);
+ * import { context, propagation, type TextMapSetter } from '@opentelemetry/api';
+ * import { createW3CBaggagePropagator } from '@rolldice/otel';
+ *
+ * const setter: TextMapSetter<Headers> = { set: (h, key, value) => h.set(key, value) };
+ * const baggage = propagation.createBaggage({ 'user.tier': { value: 'gold' } });
+ * const headers = new Headers();
+ * createW3CBaggagePropagator().inject(propagation.setBaggage(context.active(), baggage), headers, setter);
+ * headers.get('baggage'); // 'user.tier=gold'
  * ```
  */
 export function createW3CBaggagePropagator(): TextMapPropagator {
@@ -362,12 +379,16 @@ export const headersSetter: TextMapSetter<Headers> = {
 };
 
 /**
- * The service's propagator: the exact W3C propagators named, in order (`OTEL_PROPAGATORS`).
+ * The W3C propagators named, in order, as one, as `OTEL_PROPAGATORS` lists them: W3C Trace
+ * Context and W3C Baggage unless `names` says otherwise. `registerOTel()` installs it as the
+ * API's global propagator; an SDK set up by hand can do the same.
  *
- * @default names `['tracecontext', 'baggage']`
  * @example
  * ```ts
- * propagation.setGlobalPropagator(createW3CPropagator());
+ * import { propagation } from '@opentelemetry/api';
+ * import { createW3CPropagator } from '@rolldice/otel';
+ *
+ * propagation.setGlobalPropagator(createW3CPropagator(['tracecontext', 'baggage']));
  * ```
  */
 export function createW3CPropagator(

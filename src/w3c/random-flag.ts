@@ -61,7 +61,22 @@ function withRandomFlag(tracer: Tracer): Tracer {
   return { startSpan, startActiveSpan } as Tracer;
 }
 
-/** `provider` whose tracers carry the random flag as described above. */
+/**
+ * `provider` with tracers that give their spans W3C Trace Context Level 2's random trace flag,
+ * which the SDK drops: a new trace gets it (the SDK draws trace ids at random), and a span
+ * continuing a trace keeps its parent's. `registerOTel()` wraps its tracer provider this way;
+ * flush and shut down `provider` itself.
+ *
+ * @example
+ * ```ts
+ * import { TracerProvider } from '@opentelemetry/sdk-trace';
+ * import { RANDOM_TRACE_FLAG, tracerProviderWithRandomFlag } from '@rolldice/otel';
+ *
+ * const tracer = tracerProviderWithRandomFlag(new TracerProvider()).getTracer('my-app');
+ * const span = tracer.startSpan('work');
+ * (span.spanContext().traceFlags & RANDOM_TRACE_FLAG) !== 0; // true
+ * ```
+ */
 export function tracerProviderWithRandomFlag(provider: TracerProvider): TracerProvider {
   return {
     getTracer: (name: string, version?: string, options?: TracerOptions) =>

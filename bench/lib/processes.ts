@@ -5,14 +5,64 @@
  * starts the service exactly as the end-to-end tests do, plus pinning to a core.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import process from 'node:process';
 import { RUNTIME_COMMANDS, type RuntimeName, RUNTIMES } from '../../tests/_runtimes.ts';
 import { adapterCommand, type RunningService, startService } from '../../tests/e2e/_service.ts';
 import type { Pinning } from './proc.ts';
 import type { SinkCounts } from './sink.ts';
 
 export { type RuntimeName, RUNTIMES };
+
+/** Each runtime's own hello server (bench/service/hello.js): the floor of a cold start. */
+export function helloCommand(runtime: RuntimeName): StartCommand {
+  const script = join(import.meta.dirname, '..', 'service', 'hello.js');
+  const args = runtime === 'deno' ? ['run', '--allow-net', '--allow-env=PORT,HOST', script] : [script];
+  return { line: `${runtime} hello`, runtime, command: runtimeBinary(runtime), args };
+}
+
+/** A command line the README gives to start the service, as the benchmark runs it. */
+export interface StartCommand {
+  /** As the README writes it, e.g. `npm start`. */
+  line: string;
+  runtime: RuntimeName;
+  command: string;
+  args: string[];
+}
+
+/**
+ * The documented start commands of these runtimes, wrappers included: `npm start` and
+ * `node dist/node.js` on Node, `deno task start`, `bun run start`. `npm start` runs whatever
+ * `node` comes first on PATH; the benchmark puts the matrix's there (see {@link startServer}).
+ */
+export function startCommands(runtimes: readonly RuntimeName[]): StartCommand[] {
+  const all: StartCommand[] = [
+    { line: 'npm start', runtime: 'node', command: 'npm', args: ['start', '--silent'] },
+    { line: 'node dist/node.js', runtime: 'node', command: runtimeBinary('node'), args: ['dist/node.js'] },
+    { line: 'deno task start', runtime: 'deno', command: runtimeBinary('deno'), args: ['task', 'start'] },
+    { line: 'bun run start', runtime: 'bun', command: runtimeBinary('bun'), args: ['run', 'start'] },
+  ];
+  return all.filter((c) => runtimes.includes(c.runtime));
+}
+
+/**
+ * The process that serves, behind any wrappers (npm, `deno task`, `bun run`, a shell): the
+ * last descendant of each generation. The wrappers only wait while it serves.
+ */
+function servingPid(pid: number): number {
+  for (;;) {
+    let children: string[];
+    try {
+      children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    } catch {
+      return pid;
+    }
+    if (children.length === 0) return pid;
+    pid = Number(children[children.length - 1]);
+  }
+}
 
 /** The binary of a runtime of the matrix; Node is the one running the benchmark (`npm run bench`). */
 export const runtimeBinary = (runtime: RuntimeName): string => RUNTIME_COMMANDS[runtime].command;
@@ -30,6 +80,7 @@ function track(child: ChildProcess): ChildProcess {
 }
 
 export interface RunningServer {
+  /** The serving process, behind the start command's wrappers. */
   pid: number;
   url: string;
   /** The end of what it printed on stderr. */
@@ -38,22 +89,27 @@ export interface RunningServer {
   stop(graceMillis?: number): Promise<{ code: number | string; millis: number; killed: boolean }>;
 }
 
-/** Spawns the service as users start it, on a free port of 127.0.0.1, on core 0; resolves once it listens. */
+/**
+ * Spawns the service on a free port of 127.0.0.1, on core 0, with `start` (default: the
+ * runtime's adapter without wrappers); resolves once it listens.
+ */
 export async function startServer(
   runtime: RuntimeName,
   env: Record<string, string>,
   pinning: Pinning,
+  start?: StartCommand,
 ): Promise<RunningServer> {
-  const base = adapterCommand(runtime);
+  const base = start ?? adapterCommand(runtime);
   const service: RunningService = await startService(runtime, {
-    // Deno colours its errors even into a pipe; the report wants plain text.
-    env: { NO_COLOR: '1', ...env },
+    // Deno colours its errors even into a pipe; the report wants plain text. The matrix's
+    // Node first on PATH, for `npm start`.
+    env: { NO_COLOR: '1', PATH: `${dirname(runtimeBinary('node'))}:${process.env.PATH ?? ''}`, ...env },
     command: pinning.wrap(0, base.command, base.args),
     timeoutMillis: 20_000,
   });
   track(service.child);
   return {
-    pid: service.child.pid!,
+    pid: servingPid(service.child.pid!),
     url: service.url,
     stderr: () => service.stderr().slice(-8_000),
     stop: async (graceMillis = 20_000) => {
@@ -91,9 +147,14 @@ const sleep = (millis: number) => new Promise((resolve) => setTimeout(resolve, m
  * Cold start: from spawn to the first 200 on /rolldice. The "listening" line only says where;
  * the clock stops at the answer, which includes the first request's lazy work.
  */
-export async function coldStart(runtime: RuntimeName, env: Record<string, string>, pinning: Pinning): Promise<number> {
+export async function coldStart(
+  runtime: RuntimeName,
+  env: Record<string, string>,
+  pinning: Pinning,
+  start?: StartCommand,
+): Promise<number> {
   const started = performance.now();
-  const server = await startServer(runtime, env, pinning);
+  const server = await startServer(runtime, env, pinning, start);
   try {
     for (let attempt = 0; attempt < 100; attempt++) {
       const answer = await httpGet(`${server.url}/rolldice`).catch(() => undefined);

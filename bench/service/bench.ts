@@ -21,7 +21,17 @@ import { cpus, release } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { CLK_TCK, cpuBetween, type Pinning, rssBytes, sampleCpu } from '../lib/proc.ts';
-import { coldStart, runtimeBinary, type RuntimeName, type Sink, startServer, startSink } from '../lib/processes.ts';
+import {
+  coldStart,
+  helloCommand,
+  runtimeBinary,
+  type RuntimeName,
+  type Sink,
+  type StartCommand,
+  startCommands,
+  startServer,
+  startSink,
+} from '../lib/processes.ts';
 import { shownPath } from '../lib/output.ts';
 import { type Spread, spread } from '../lib/stats.ts';
 import { ensureWrk, runFixedRate, runLoad, type WrkResult, wrkVersion } from './load.ts';
@@ -131,10 +141,10 @@ const loadErrors = (w: WrkResult) => Object.values(w.errors).reduce((a, b) => a 
  * One server life: start, warm up, latency at the fixed rate, saturation (CPU from /proc),
  * RSS, SIGTERM, count what reached the sink.
  */
-async function measureRound(ctx: Context, runtime: RuntimeName, mode: Mode, round: number): Promise<RoundSample> {
+async function measureRound(ctx: Context, start: StartCommand, mode: Mode, round: number): Promise<RoundSample> {
   const { options, pinning, wrk, sink } = ctx;
   const before = await sink.counts();
-  const server = await startServer(runtime, modeEnv(mode, sink.url, ctx.downUrl), pinning);
+  const server = await startServer(start.runtime, modeEnv(mode, sink.url, ctx.downUrl), pinning, start);
   let stopped: Awaited<ReturnType<typeof server.stop>> | undefined;
   try {
     const load = (seconds: number) =>
@@ -265,15 +275,16 @@ function describeSample(s: RoundSample, mode: Mode): string {
     `${s.received.metricPoints} metric points, ${exit}`;
 }
 
-async function benchRuntime(ctx: Context, runtime: RuntimeName): Promise<RuntimeResult> {
+async function benchCommand(ctx: Context, start: StartCommand): Promise<RuntimeResult> {
   const { options } = ctx;
+  const { runtime } = start;
   const samples: RuntimeResult['samples'] = {};
   for (let round = 1; round <= options.rounds; round++) {
     for (const mode of options.modes) {
-      const label = `${runtime} ${MODE_LABELS[mode]} round ${round}/${options.rounds}`;
+      const label = `${start.line} ${MODE_LABELS[mode]} round ${round}/${options.rounds}`;
       try {
         const sinkErrorsBefore = (await ctx.sink.counts()).errors;
-        const sample = await measureRound(ctx, runtime, mode, round);
+        const sample = await measureRound(ctx, start, mode, round);
         const problems = validate(sample, mode, label, (await ctx.sink.counts()).errors - sinkErrorsBefore);
         ctx.errors.push(...problems);
         for (const note of [shutdownNote(sample, mode, label), fixedRateNote(sample, label)]) {
@@ -292,22 +303,33 @@ async function benchRuntime(ctx: Context, runtime: RuntimeName): Promise<Runtime
 
   const coldStartMs: RuntimeResult['coldStartMs'] = {};
   if (options.cold > 0) {
+    const hello: number[] = [];
     const bare: number[] = [];
     const instrumented: number[] = [];
     for (let i = 0; i < options.cold; i++) {
       // Interleaved too, so that a burst of noise does not land on one side only.
-      for (const [mode, into] of [['bare', bare], ['otlp', instrumented]] as const) {
+      for (const [mode, into] of [['hello', hello], ['bare', bare], ['otlp', instrumented]] as const) {
         try {
-          into.push(await coldStart(runtime, modeEnv(mode, ctx.sink.url, ctx.downUrl), ctx.pinning));
+          into.push(
+            mode === 'hello'
+              ? await coldStart(runtime, {}, ctx.pinning, helloCommand(runtime))
+              : await coldStart(runtime, modeEnv(mode, ctx.sink.url, ctx.downUrl), ctx.pinning, start),
+          );
         } catch (error) {
-          ctx.errors.push(`${runtime} cold start (${MODE_LABELS[mode]}): ${(error as Error).message}`);
+          const what = mode === 'hello' ? `${runtime} hello` : `${start.line} ${MODE_LABELS[mode]}`;
+          ctx.errors.push(`cold start of ${what}: ${(error as Error).message}`);
         }
       }
     }
+    coldStartMs.hello = spread(hello);
     coldStartMs.bare = spread(bare);
     coldStartMs.instrumented = spread(instrumented);
     const ms = (s: Spread | undefined) => (s ? `${s.median.toFixed(0)} ms` : 'failed');
-    log(`bench: ${runtime} cold start: bare ${ms(coldStartMs.bare)}, instrumented ${ms(coldStartMs.instrumented)}`);
+    log(
+      `bench: ${start.line} cold start: ${runtime} hello ${ms(coldStartMs.hello)}, bare ${
+        ms(coldStartMs.bare)
+      }, instrumented ${ms(coldStartMs.instrumented)}`,
+    );
   }
 
   const summary: RuntimeResult['summary'] = {};
@@ -317,7 +339,15 @@ async function benchRuntime(ctx: Context, runtime: RuntimeName): Promise<Runtime
     const cost = pairedCost(samples.bare, samples[mode]);
     if (cost) telemetryCostMicros[mode] = cost;
   }
-  const partial = { runtime, version: runtimeVersion(runtime), samples, summary, telemetryCostMicros, coldStartMs };
+  const partial = {
+    runtime,
+    command: start.line,
+    version: runtimeVersion(runtime),
+    samples,
+    summary,
+    telemetryCostMicros,
+    coldStartMs,
+  };
   return { ...partial, budget: checkBudget(partial, options.rate) };
 }
 
@@ -329,14 +359,14 @@ function newestMtime(path: string): number {
 }
 
 /**
- * dist/node.js is what Node users run. Build it when a fresh checkout has none, and when the
- * sources are newer: a stale bundle would measure yesterday's code.
+ * dist/{node,deno,bun}.js are what the start commands run. Build them when a fresh checkout
+ * has none, and when the sources are newer: a stale bundle would measure yesterday's code.
  */
-function ensureNodeBuild(runtimes: RuntimeName[]): void {
-  if (!runtimes.includes('node')) return;
-  const sources = Math.max(...['mod.ts', 'src', 'runtimes/node.ts'].map(newestMtime));
-  if (existsSync('dist/node.js') && statSync('dist/node.js').mtimeMs >= sources) return;
-  log('bench: dist/node.js is missing or older than the sources; running npm run build');
+function ensureBuild(runtimes: RuntimeName[]): void {
+  const sources = Math.max(...['mod.ts', 'src', 'runtimes'].map(newestMtime));
+  const stale = runtimes.map((r) => `dist/${r}.js`).filter((f) => !existsSync(f) || statSync(f).mtimeMs < sources);
+  if (stale.length === 0) return;
+  log(`bench: ${stale.join(', ')} missing or older than the sources; running npm run build`);
   execFileSync('npm', ['run', 'build'], { stdio: 'inherit' });
 }
 
@@ -349,7 +379,7 @@ function writeResults(results: BenchResults, dir: string): void {
 
 export async function runServiceBench(options: ServiceBenchOptions, pinning: Pinning): Promise<boolean> {
   const wrk = ensureWrk(log);
-  ensureNodeBuild(options.runtimes);
+  ensureBuild(options.runtimes);
   const sink = await startSink(pinning);
   const ctx: Context = {
     options,
@@ -362,7 +392,7 @@ export async function runServiceBench(options: ServiceBenchOptions, pinning: Pin
   };
   const runtimes: RuntimeResult[] = [];
   try {
-    for (const runtime of options.runtimes) runtimes.push(await benchRuntime(ctx, runtime));
+    for (const start of startCommands(options.runtimes)) runtimes.push(await benchCommand(ctx, start));
   } finally {
     sink.stop();
   }

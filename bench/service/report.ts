@@ -1,5 +1,5 @@
 /** Turns results into the printed/markdown tables and a hand-written SVG chart. */
-import { type BenchResults, type Mode, MODE_LABELS, type RuntimeResult } from './results.ts';
+import { type BenchResults, type Mode, MODE_LABELS, rowLabel, type RuntimeResult } from './results.ts';
 import { formatSpread, type Spread } from '../lib/stats.ts';
 import { markdownTable } from '../lib/output.ts';
 
@@ -18,7 +18,7 @@ export function resultsTable(results: BenchResults): string {
       const s = r.summary[mode];
       if (!s) continue;
       rows.push([
-        `${r.runtime} ${r.version}`,
+        `${rowLabel(r)} (${r.runtime} ${r.version})`,
         MODE_LABELS[mode],
         formatSpread(s.rps, 0),
         formatSpread(s.p50Ms, 2),
@@ -37,7 +37,7 @@ export function resultsTable(results: BenchResults): string {
   }
   return markdownTable(
     [
-      'runtime',
+      'start command',
       'mode',
       'sat. req/s',
       'sat. p50 ms',
@@ -58,19 +58,29 @@ export function resultsTable(results: BenchResults): string {
 
 export function coldStartTable(results: BenchResults): string {
   return markdownTable(
-    ['runtime', 'cold start, bare (ms)', 'cold start, instrumented (ms)'],
-    results.runtimes.map((
-      r,
-    ) => [r.runtime, formatSpread(r.coldStartMs.bare, 0), formatSpread(r.coldStartMs.instrumented, 0)]),
+    [
+      'start command',
+      "the runtime's hello server (ms)",
+      'cold start, bare (ms)',
+      'cold start, instrumented (ms)',
+      'telemetry µs/req',
+    ],
+    results.runtimes.map((r) => [
+      rowLabel(r),
+      formatSpread(r.coldStartMs.hello, 0),
+      formatSpread(r.coldStartMs.bare, 0),
+      formatSpread(r.coldStartMs.instrumented, 0),
+      formatSpread(r.telemetryCostMicros.otlp, 1),
+    ]),
   );
 }
 
 export function budgetTable(results: BenchResults): string {
   const verdict = (pass: boolean | undefined) => (pass === undefined ? 'not measured' : pass ? 'pass' : 'MISS');
   return markdownTable(
-    ['runtime', 'budget', 'limit', 'measured', 'result'],
+    ['start command', 'budget', 'limit', 'measured', 'result'],
     results.runtimes.flatMap((r) =>
-      r.budget.map((c) => [r.runtime, c.name, c.limit, c.value, verdict(c.pass) + (c.note ? ` (${c.note})` : '')])
+      r.budget.map((c) => [rowLabel(r), c.name, c.limit, c.value, verdict(c.pass) + (c.note ? ` (${c.note})` : '')])
     ),
   );
 }
@@ -165,14 +175,14 @@ function panel(results: BenchResults, p: Panel, x0: number, width: number, heigh
       out.push(
         `<rect x="${bx + 2}" y="${y(s.median)}" width="${barWidth - 4}" height="${bottom - y(s.median)}" fill="${
           COLORS[mode]
-        }"><title>${escapeXml(`${r.runtime}, ${MODE_LABELS[mode]}: ${formatSpread(s, 1)}`)}</title></rect>`,
+        }"><title>${escapeXml(`${rowLabel(r)}, ${MODE_LABELS[mode]}: ${formatSpread(s, 1)}`)}</title></rect>`,
       );
       if (s.max > s.min) out.push(`<line x1="${cx}" x2="${cx}" y1="${y(s.min)}" y2="${y(s.max)}" class="whisker"/>`);
       out.push(`<text x="${cx}" y="${y(s.max) - 4}" class="value">${compact(s.median)}</text>`);
     });
     out.push(
       `<text x="${left + g * groupWidth + groupWidth / 2}" y="${bottom + 18}" class="label">${
-        escapeXml(r.runtime)
+        escapeXml(rowLabel(r))
       }</text>`,
     );
   });
@@ -185,6 +195,10 @@ export function svgChart(results: BenchResults): string {
     { title: 'server CPU per request (µs, lower is better)', metric: (r, m) => r.summary[m]?.cpuMicrosPerRequest },
     { title: 'requests per second, saturated (higher is better)', metric: (r, m) => r.summary[m]?.rps },
     { title: `p99 at ${results.settings.rate} req/s (ms, lower is better)`, metric: (r, m) => r.summary[m]?.rateP99Ms },
+    {
+      title: 'cold start, spawn to first 200 (ms)',
+      metric: (r, m) => (m === 'bare' ? r.coldStartMs.bare : m === 'otlp' ? r.coldStartMs.instrumented : undefined),
+    },
   ];
   const panelWidth = 440;
   const width = panelWidth * panels.length;
@@ -199,7 +213,7 @@ export function svgChart(results: BenchResults): string {
     }" font-family="system-ui, sans-serif">`,
     '<style>',
     '.title{font-size:14px;font-weight:600;text-anchor:middle}.tick{font-size:11px;text-anchor:end;fill:#555}',
-    '.label{font-size:13px;text-anchor:middle}.value{font-size:10px;text-anchor:middle;fill:#333}',
+    '.label{font-size:11px;text-anchor:middle}.value{font-size:10px;text-anchor:middle;fill:#333}',
     '.legend{font-size:12px}.grid{stroke:#e5e5e5}.axis{stroke:#333}.whisker{stroke:#222;stroke-width:1.5}',
     '</style>',
     '<rect width="100%" height="100%" fill="#fff"/>',

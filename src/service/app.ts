@@ -5,7 +5,7 @@ import {
   type Telemetry,
 } from '../../mod.ts';
 import { createRollDice } from './dice.ts';
-import { createRouter } from './router.ts';
+import { createRouter, textBodySize } from './router.ts';
 import { checkUpstream } from './config.ts';
 
 export interface CreateAppOptions {
@@ -51,7 +51,12 @@ export function createApp(telemetry: Telemetry, options: CreateAppOptions = {}):
   // The handlers pass the request's context on themselves: no AsyncLocalStorage frame per request.
   // The body sizes are the seed's request_content_length and response_content_length, renamed.
   const instrumentation = telemetry.enabled
-    ? createHttpServerInstrumentation({ ...telemetry, activateContext: false, bodySizeMetrics: true })
+    ? createHttpServerInstrumentation({
+      ...telemetry,
+      activateContext: false,
+      bodySizeMetrics: true,
+      responseBodySize: textBodySize,
+    })
     : undefined;
   return createRouter(
     [

@@ -120,3 +120,24 @@ test('instrumentHandler() records the query and an IPv6 server address without b
   assert.equal(span.attributes['server.address'], '::1');
   assert.equal(span.attributes['server.port'], 9000);
 });
+
+test('createHttpServerInstrumentation() takes the response body size from responseBodySize, else from Content-Length', async () => {
+  const telemetry = createTestTelemetry();
+  const known = new WeakMap<Response, number>();
+  const handler = instrumentHandler((request) => {
+    const response = new Response('four', { headers: { 'content-length': '4' } });
+    if (request.url.endsWith('/known')) {
+      // As a router that made the answer knows its size: its headers are never read.
+      Object.defineProperty(response, 'headers', {
+        get: () => assert.fail('the headers were read'),
+      });
+      known.set(response, 7);
+    }
+    return response;
+  }, { ...telemetry, route: '/x', bodySizeMetrics: true, responseBodySize: (response) => known.get(response) });
+  await handler(new Request('http://localhost/known'));
+  await handler(new Request('http://localhost/unknown'));
+  const metric = await telemetry.metric('http.server.response.body.size');
+  const value = metric!.dataPoints[0]!.value as { count: number; sum: number };
+  assert.deepEqual([value.count, value.sum], [2, 7 + 4]);
+});

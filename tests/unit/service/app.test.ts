@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { createApp } from '../../../src/service/app.ts';
+import { textBodySize, textResponse } from '../../../src/service/router.ts';
 import { MAX_PLAYER_NAME_LENGTH } from '../../../src/service/dice.ts';
 import { currentRuntime } from '../../_runtimes.ts';
 import { type Answer, freePort, startStub } from '../../_http-stub.ts';
@@ -104,6 +105,23 @@ test("createApp() records each answer's body size in bytes, the seed's response_
   assert.deepEqual(byRoute.get('/rolldice'), { ...byRoute.get('/rolldice'), count: 1, sum: 2 });
   assert.deepEqual(byRoute.get('/rolldice/{player}'), { ...byRoute.get('/rolldice/{player}'), count: 2, sum: 4 });
   assert.equal(await telemetry.metric('http.server.request.body.size'), undefined, 'a GET has no body to measure');
+});
+
+test('textResponse() gives the Content-Length of its body in UTF-8 bytes, lone surrogates included', async () => {
+  for (const text of ['6', 'é', '€', '😀', 'a\uD800b', 'x\uDC00', 'end\uD83D']) {
+    const answer = textResponse(200, text);
+    const bytes = new Uint8Array(await answer.arrayBuffer()).byteLength;
+    assert.equal(answer.headers.get('content-length'), String(bytes), JSON.stringify(text));
+    assert.equal(textBodySize(answer), bytes);
+  }
+});
+
+test('createApp() measures a HEAD answer as empty, whatever its Content-Length says', async () => {
+  const { telemetry, app } = setup();
+  const head = await app(get('/rolldice', { method: 'HEAD' }));
+  assert.equal(head.headers.get('content-length'), '2');
+  const metric = await telemetry.metric('http.server.response.body.size');
+  assert.equal((metric!.dataPoints[0]!.value as { sum: number }).sum, 0);
 });
 
 test('createApp() records http.server.request.duration in seconds with the advised buckets', async () => {

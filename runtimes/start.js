@@ -1,10 +1,6 @@
 // `npm start` and `bun run start` share package.json's `start` script. bunfig.toml's
 // `[run] bun = true` makes `node` mean Bun under `bun run`, so this picks the adapter of the
-// runtime the user chose. The script's `--initial-old-space-size=128` is for Node's V8: with the
-// telemetry's in-flight batches V8 grows the young generation to its maximum, and with a live
-// heap of ~12 MB its old-generation limit then leaves less room than the young generation
-// holds, so it starts a full GC every ~250 ms under load. A 128 MB floor under that limit
-// stops this (README, benchmark). Bun (JavaScriptCore) ignores the flag.
+// runtime the user chose.
 if (process.versions.bun) {
   // The bundle `npm run build` makes starts in about half the time of the sources; a clone
   // that was never built runs the sources.

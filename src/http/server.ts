@@ -19,7 +19,6 @@ import {
 } from '@opentelemetry/api';
 import {
   ATTR_CLIENT_ADDRESS,
-  ATTR_CLIENT_PORT,
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
@@ -62,7 +61,7 @@ const METRIC_HTTP_SERVER_RESPONSE_BODY_SIZE = 'http.server.response.body.size';
 export interface ServerRequestInfo {
   /** The peer's IP address, e.g. `127.0.0.1`. */
   clientAddress?: string;
-  /** The peer's port, recorded only with `clientAddress`. */
+  /** The peer's port (`network.peer.port`), recorded only with `clientAddress`. */
   clientPort?: number;
   /** The HTTP version, e.g. `1.1`, when the runtime tells it. */
   protocolVersion?: string;
@@ -299,10 +298,8 @@ function readPeer(request: Request, peer: unknown, attributes: Attributes): stri
     const plain = plainAddress(address);
     attributes[ATTR_CLIENT_ADDRESS] = plain;
     attributes[ATTR_NETWORK_PEER_ADDRESS] = plain;
-    if (typeof port === 'number') {
-      attributes[ATTR_CLIENT_PORT] = port;
-      attributes[ATTR_NETWORK_PEER_PORT] = port;
-    }
+    // `client.port` is Opt-In on server spans: the port goes in `network.peer.port` only.
+    if (typeof port === 'number') attributes[ATTR_NETWORK_PEER_PORT] = port;
   }
   if (typeof protocolVersion === 'string' && protocolVersion !== '') {
     attributes[ATTR_NETWORK_PROTOCOL_VERSION] = protocolVersion;

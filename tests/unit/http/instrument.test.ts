@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { context, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
+import { SamplingDecision, TracerProvider } from '@opentelemetry/sdk-trace';
 import { instrument, setRoute } from '../../../mod.ts';
 import { createTestTelemetry, points } from '../../_telemetry.ts';
 
@@ -71,7 +72,6 @@ test('instrument() makes one SERVER span per request, active in the handler, wit
     'server.port': 8080,
     'user_agent.original': 'test/1',
     'client.address': '127.0.0.1',
-    'client.port': 40000,
     'network.peer.address': '127.0.0.1',
     'network.peer.port': 40000,
     'http.response.status_code': 200,
@@ -89,7 +89,7 @@ test("instrument() reads the client from Deno's info, Bun's server and @hono/nod
   });
   await handler(request(), { remoteAddr: { transport: 'tcp', hostname: '::1', port: 4 } });
   await handler(request(), { DB: 'a Workers binding' });
-  const peers = telemetry.spans().map((s) => [s.attributes['client.address'], s.attributes['client.port']]);
+  const peers = telemetry.spans().map((s) => [s.attributes['client.address'], s.attributes['network.peer.port']]);
   assert.deepEqual(peers, [['10.0.0.1', 1], ['10.0.0.2', 2], ['10.0.0.3', 3], ['::1', 4], [undefined, undefined]]);
   assert.equal(telemetry.spans()[2]!.attributes['network.protocol.version'], '1.1');
   assert.equal(telemetry.spans()[2]!.attributes['network.peer.address'], '10.0.0.3');
@@ -235,4 +235,35 @@ test("setRoute() names the active span of a request instrument() does not serve,
 
 test('setRoute() does nothing without a request being served or an active span', () => {
   setRoute(new Request('http://localhost/'), '/anything');
+});
+
+test('instrument() gives a sampler the request attributes at span creation, and no Opt-In client.port', async () => {
+  const seen: Record<string, unknown>[] = [];
+  const tracerProvider = new TracerProvider({
+    sampler: {
+      shouldSample: (_context, _traceId, _name, _kind, attributes) => {
+        seen.push({ ...attributes });
+        return { decision: SamplingDecision.RECORD_AND_SAMPLED };
+      },
+      toString: () => 'recording',
+    },
+  });
+  const handler = instrument(() => new Response('ok'), { tracerProvider, route: '/books/:id' });
+  await handler(new Request('https://shop.example:8443/books/1?q=x', { headers: { 'user-agent': 'ua/1' } }), {
+    remoteAddr: { transport: 'tcp', hostname: '192.0.2.4', port: 50000 },
+  });
+  assert.deepEqual(seen, [{
+    'http.request.method': 'GET',
+    'url.scheme': 'https',
+    'url.path': '/books/1',
+    'url.query': 'q=x',
+    'server.address': 'shop.example',
+    'server.port': 8443,
+    'http.route': '/books/:id',
+    'user_agent.original': 'ua/1',
+    'client.address': '192.0.2.4',
+    'network.peer.address': '192.0.2.4',
+    'network.peer.port': 50000,
+  }]);
+  assert.equal(seen[0]!['client.port'], undefined, 'Opt-In on server spans');
 });

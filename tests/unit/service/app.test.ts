@@ -56,7 +56,6 @@ test('createApp() emits a server span and a child roll span for /rolldice/{playe
     'user_agent.original': 'test-agent/1.0',
     'network.protocol.version': '1.1',
     'client.address': '127.0.0.1',
-    'client.port': 50000,
     'network.peer.address': '127.0.0.1',
     'network.peer.port': 50000,
     'http.response.status_code': 200,

@@ -110,10 +110,20 @@ export function received(receiver: OtlpReceiver): { spans: number; logs: number;
   };
 }
 
-/** The last cumulative value of `dice.rolls` the receiver took: the rolls counted. */
+/**
+ * The latest cumulative value of `dice.rolls` the receiver took: the rolls counted. Latest by the
+ * points' time, not by arrival: a retried export may arrive after a newer one (4 in flight).
+ */
 export function rollsCounted(receiver: OtlpReceiver): number {
-  const last = receiver.metrics().filter((m) => m.name === 'dice.rolls').at(-1);
-  return (last?.sum?.dataPoints ?? []).reduce((n: number, p: { asInt?: string }) => n + Number(p.asInt), 0);
+  type Point = { asInt?: string; timeUnixNano?: unknown };
+  const time = (points: Point[]) =>
+    points.reduce((t, p) => (BigInt(String(p.timeUnixNano ?? 0)) > t ? BigInt(String(p.timeUnixNano)) : t), 0n);
+  let latest: Point[] = [];
+  for (const metric of receiver.metrics().filter((m) => m.name === 'dice.rolls')) {
+    const points: Point[] = metric.sum?.dataPoints ?? [];
+    if (time(points) >= time(latest)) latest = points;
+  }
+  return latest.reduce((n, p) => n + Number(p.asInt), 0);
 }
 
 /** How long the service took to stop, from its final line. */

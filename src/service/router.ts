@@ -52,14 +52,10 @@ function utf8Length(text: string): number {
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
     if (code < 0x80) continue;
-    if (code < 0x800) bytes += 1;
-    else if (code >= 0xd800 && code <= 0xdbff && i + 1 < text.length) {
-      const next = text.charCodeAt(i + 1);
-      if (next >= 0xdc00 && next <= 0xdfff) {
-        bytes += 2; // a surrogate pair: 4 bytes for 2 UTF-16 units
-        i++;
-      } else bytes += 2;
-    } else bytes += 2; // a BMP character or a lone surrogate (encoded as U+FFFD): 3 bytes
+    // Two bytes more than its one unit; a surrogate pair's 4 bytes are its two units plus these.
+    bytes += code < 0x800 ? 1 : 2;
+    const next = text.charCodeAt(i + 1); // NaN past the end
+    if (code >= 0xd800 && code <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) i++;
   }
   return bytes;
 }

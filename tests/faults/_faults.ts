@@ -4,6 +4,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { OtlpReceiver } from '../_otlp-receiver.ts';
+import type { OtlpNumberDataPoint } from '../_otlp-decode.ts';
 
 /** Telemetry per request of the dice service: a server span and a `roll` span, one log record. */
 export const SPANS_PER_REQUEST = 2;
@@ -115,13 +116,15 @@ export function received(receiver: OtlpReceiver): { spans: number; logs: number;
  * points' time, not by arrival: a retried export may arrive after a newer one (4 in flight).
  */
 export function rollsCounted(receiver: OtlpReceiver): number {
-  type Point = { asInt?: string; timeUnixNano?: unknown };
-  const time = (points: Point[]) =>
-    points.reduce((t, p) => (BigInt(String(p.timeUnixNano ?? 0)) > t ? BigInt(String(p.timeUnixNano)) : t), 0n);
-  let latest: Point[] = [];
+  let latest: OtlpNumberDataPoint[] = [];
+  let latestTime = -1n;
   for (const metric of receiver.metrics().filter((m) => m.name === 'dice.rolls')) {
-    const points: Point[] = metric.sum?.dataPoints ?? [];
-    if (time(points) >= time(latest)) latest = points;
+    const points = metric.sum?.dataPoints ?? [];
+    // One collection's points share their time.
+    const time = BigInt(points[0]?.timeUnixNano ?? 0);
+    if (time < latestTime) continue;
+    latest = points;
+    latestTime = time;
   }
   return latest.reduce((n, p) => n + Number(p.asInt), 0);
 }

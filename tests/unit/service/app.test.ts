@@ -107,7 +107,7 @@ test("createApp() records each answer's body size in bytes, the seed's response_
 });
 
 test('textResponse() gives the Content-Length of its body in UTF-8 bytes, lone surrogates included', async () => {
-  for (const text of ['6', 'é', '€', '😀', 'a\uD800b', 'x\uDC00', 'end\uD83D']) {
+  for (const text of ['6', 'é', '€', '😀', 'a\uD800b', '\uD800é', 'x\uDC00', 'end\uD83D']) {
     const answer = textResponse(200, text);
     const bytes = new Uint8Array(await answer.arrayBuffer()).byteLength;
     assert.equal(answer.headers.get('content-length'), String(bytes), JSON.stringify(text));

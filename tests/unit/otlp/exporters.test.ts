@@ -468,7 +468,11 @@ test('createOtlpSpanExporter() and createOtlpLogExporter() share a bound and dro
     const dead = await deadPort();
     const reports: string[] = [];
     const options = (budget: ReturnType<typeof createDeliveryBudget>): OtlpExporterOptions => ({
+      // One refused attempt, then a long wait: a batch in flight is not the buffer's to drop, so
+      // with quick retries which batch is the oldest held depends on the moment.
       ...FAST,
+      initialBackoffMillis: 60_000,
+      maxBackoffMillis: 60_000,
       budget,
       shutdownTimeoutMillis: 100,
       reportLoss: (message) => reports.push(message),

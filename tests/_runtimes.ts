@@ -36,9 +36,10 @@ export function adapterCommand(runtime: RuntimeName): { command: string; args: s
   return { command, args: denoStartArgs() };
 }
 
-/** The flags `npm start` gives node (`node FLAGS runtimes/start.js`), read from package.json. */
+/** The flags `npm start` gives node (`[exec] node FLAGS runtimes/start.js`), read from package.json. */
 function nodeStartFlags(): string[] {
   const words: string[] = JSON.parse(readFileSync('package.json', 'utf8')).scripts.start.trim().split(/\s+/);
+  if (words[0] === 'exec') words.shift();
   if (words[0] !== 'node') throw new Error(`package.json's start script does not say "node …": ${words.join(' ')}`);
   return words.slice(1, -1);
 }

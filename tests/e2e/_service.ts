@@ -31,6 +31,8 @@ export interface RunningService {
   exited: Promise<number | string>;
   /** Sends `name` to the service's process group, wrappers (`npm start`) included. */
   signal(name: NodeJS.Signals): void;
+  /** Sends `name` to the started process alone: the wrapper, when there is one, as a supervisor does. */
+  signalProcess(name: NodeJS.Signals): void;
 }
 
 export interface StartOptions {
@@ -130,6 +132,7 @@ export function startService(runtime: RuntimeName, options: StartOptions = {}): 
         stderr,
         exited,
         signal: (name) => signalGroup(child, name),
+        signalProcess: (name) => child.kill(name),
       });
     };
     child.stderr!.on('data', onData);

@@ -36,3 +36,23 @@ for (const { line, runtime, command } of COMMANDS) {
     },
   );
 }
+
+// A container runtime or a supervisor signals the process it started, the wrapper, and nothing
+// else: the wrapper must pass the signal on, so that the service still flushes and stops.
+for (const { line, runtime, command } of COMMANDS) {
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    test(
+      `${signal} to \`${line}\` alone reaches the service, which flushes and stops`,
+      { timeout: 30_000 },
+      async () => {
+        const service = await startService(runtime, { command, env: { OTEL_SERVICE_NAME: 'dice' } });
+        assert.equal((await fetch(`${service.url}/rolldice/Alice`)).status, 200);
+        service.signalProcess(signal);
+        assert.equal(await service.exited, 0, service.stderr());
+        assert.match(service.stderr(), new RegExp(`${signal} received`));
+        assert.match(service.stderr(), /stopped after/);
+        assert.deepEqual(collect(service.stdout()).spans.map((s) => s.name).sort(), ['GET /rolldice/{player}', 'roll']);
+      },
+    );
+  }
+}

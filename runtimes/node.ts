@@ -1,6 +1,6 @@
 /**
- * The Node.js adapter: serves the dice service with `node:http`. Built to `dist/node.js`
- * (`npm run build`) and started with `npm start` or `node dist/node.js`.
+ * The Node.js adapter: serves the dice service with `node:http`. Built to `dist/node-service.js`
+ * (`npm run build`), which `dist/node.js` (runtimes/node-entry.js) loads: `npm start` or `node dist/node.js`.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
